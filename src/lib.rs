@@ -1,0 +1,7 @@
+//! iceprobe: a trickle-ICE tester and WebRTC connectivity doctor.
+//!
+//! Data flows `cli → config → plan → net driver ⇄ proto (sans-IO) → events → report → renderers`;
+//! see `STYLE.md` in the shared folder and `CONTRIBUTING.md`.
+
+pub mod ice_url;
+pub mod secret;
