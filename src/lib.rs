@@ -4,4 +4,5 @@
 //! see `STYLE.md` in the shared folder and `CONTRIBUTING.md`.
 
 pub mod ice_url;
+pub mod proto;
 pub mod secret;
