@@ -221,7 +221,9 @@ impl FromStr for ServerUrl {
 /// it, and upper-case schemes (RFC 3986 §3.1: schemes are case-insensitive).
 pub fn parse(input: &str) -> Result<ServerUrl, UrlError> {
     let url = input.trim();
-    let err_url = || url.to_string();
+    // Never echo user info: `turn:user:password@host` would print a password in the error.
+    let shown = redact_userinfo(url);
+    let err_url = || shown.clone();
     let Some((scheme_raw, rest)) = url.split_once(':') else {
         return Err(UrlError::UnknownScheme {
             url: err_url(),
@@ -248,7 +250,7 @@ pub fn parse(input: &str) -> Result<ServerUrl, UrlError> {
     if authority.contains('@') {
         return Err(UrlError::BadHost {
             url: err_url(),
-            host: authority.to_string(),
+            host: redact_userinfo(&format!("x:{authority}"))[2..].to_string(),
             why: "user info is not allowed in STUN/TURN URLs: pass --username/--credential",
         });
     }
@@ -297,6 +299,14 @@ pub fn parse(input: &str) -> Result<ServerUrl, UrlError> {
         port,
         transport_param,
     })
+}
+
+/// The URL with anything before an `@` in the authority replaced by `***`.
+fn redact_userinfo(url: &str) -> String {
+    match (url.split_once(':'), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}:***{}", &url[at..]),
+        _ => url.to_string(),
+    }
 }
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
@@ -495,7 +505,6 @@ mod tests {
             ("turn:fd00::1", "brackets"),
             ("turn:[fd00::1", "unclosed"),
             ("turn:[not-v6]", "not a valid IPv6"),
-            ("turn:user:pw@host", "user info"),
             ("turn:ho st", "may contain only"),
             ("turn:999.1.1.1", "not a valid IPv4"),
         ];
@@ -507,6 +516,15 @@ mod tests {
                 "{input}: error must name the URL: {err}"
             );
         }
+    }
+
+    #[test]
+    fn user_info_is_rejected_without_echoing_the_password() {
+        let err = parse("turn:alice:hunter2@turn.example.org")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("user info"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

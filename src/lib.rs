@@ -3,6 +3,7 @@
 //! Data flows `cli → config → plan → net driver ⇄ proto (sans-IO) → events → report → renderers`;
 //! see `STYLE.md` in the shared folder and `CONTRIBUTING.md`.
 
+pub mod candidate;
 pub mod ice_url;
 pub mod proto;
 pub mod secret;
