@@ -5,3 +5,4 @@
 
 pub mod ice_url;
 pub mod secret;
+pub mod servers;
