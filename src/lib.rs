@@ -7,3 +7,4 @@ pub mod candidate;
 pub mod ice_url;
 pub mod proto;
 pub mod secret;
+pub mod servers;
