@@ -1,0 +1,197 @@
+//! Failures as users need them: the phase that failed, the STUN/TURN error code and reason when
+//! there is one, and a plain-language cause. The explanations are pure functions.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::ice_url::Protocol;
+
+/// Where in the life of a probe something failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Resolving the server's host name.
+    Dns,
+    /// Opening the TCP connection (or the UDP socket).
+    Connect,
+    /// The TLS handshake or certificate verification.
+    Tls,
+    /// The STUN Binding exchange.
+    Stun,
+    /// TURN authentication (401/441/438 and missing credentials).
+    TurnAuth,
+    /// The TURN Allocate request after authentication.
+    TurnAllocate,
+    /// CreatePermission.
+    Permission,
+    /// ChannelBind.
+    Channel,
+    /// Data through the relay.
+    Relay,
+    /// Refresh with LIFETIME 0.
+    Release,
+    /// Nothing answered before the deadline.
+    Timeout,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Stun => "stun",
+            Phase::TurnAuth => "turn-auth",
+            Phase::TurnAllocate => "turn-allocate",
+            Phase::Permission => "permission",
+            Phase::Channel => "channel",
+            Phase::Relay => "relay",
+            Phase::Release => "release",
+            Phase::Timeout => "timeout",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What we knew when an error response arrived; refines the explanation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorContext {
+    /// Credentials were minted from a REST shared secret (`--turn-secret`).
+    pub rest_credentials: bool,
+    /// ALTERNATE-SERVER from a 300 response.
+    pub alternate_server: Option<String>,
+}
+
+/// Plain-language cause of a STUN/TURN ERROR-CODE (RFC 8489 §14.8, RFC 8656 §19, RFC 6156 §10).
+pub fn explain_code(phase: Phase, code: u16, ctx: &ErrorContext) -> String {
+    match code {
+        300 => match &ctx.alternate_server {
+            Some(alt) => format!("the server redirects clients to ALTERNATE-SERVER {alt}: probe that server directly"),
+            None => "the server answered 300 Try Alternate without an ALTERNATE-SERVER".into(),
+        },
+        400 => "the server rejected the request as malformed (400 Bad Request)".into(),
+        401 if ctx.rest_credentials => {
+            "TURN REST credential rejected: the shared secret differs from the server's static-auth-secret, or the credential has expired (check the clocks and --turn-ttl)".into()
+        }
+        401 => "wrong TURN credentials: the server rejected the username or password".into(),
+        403 if phase == Phase::Permission || phase == Phase::Channel => {
+            "the server forbids relaying to this peer address (denied-peer-ip, or a private range not in allowed-peer-ip)".into()
+        }
+        403 => "the server forbids this request for this user (403 Forbidden)".into(),
+        420 => "the server does not understand a comprehension-required attribute (420 Unknown Attribute)".into(),
+        437 => "allocation mismatch: the server already has (or no longer has) an allocation for this 5-tuple".into(),
+        438 => "the server kept rejecting our nonce as stale (438), even after a retry".into(),
+        440 => "the server cannot allocate a relay of the requested address family (440)".into(),
+        441 => "wrong credentials: the username differs from the one that created the allocation (441)".into(),
+        442 => "the server does not relay the requested transport (442 Unsupported Transport Protocol)".into(),
+        443 => "the peer address family differs from the relay's (443)".into(),
+        446 => "connection already exists (446)".into(),
+        447 => "connection to the peer timed out or failed (447)".into(),
+        486 => "allocation quota reached: too many allocations for this user (user-quota/total-quota); earlier runs may not have released theirs".into(),
+        487 => "role conflict (487)".into(),
+        500 => "the server had an internal error (500)".into(),
+        508 => "the server is out of relay ports (508 Insufficient Capacity): widen min-port/max-port or add capacity".into(),
+        c => format!("the server answered with error {c}"),
+    }
+}
+
+/// Plain-language cause when a server never answered.
+pub fn explain_silence(proto: Protocol, port: u16, sends: Option<u32>) -> String {
+    match proto {
+        Protocol::Udp => {
+            let tries = sends.map(|n| format!(" after {n} transmissions")).unwrap_or_default();
+            format!("server silent on UDP {port}{tries}: blocked by a firewall or not listening")
+        }
+        Protocol::Tcp => format!(
+            "connected to TCP {port} but no STUN/TURN answer: the service behind the port may not speak STUN/TURN"
+        ),
+        Protocol::Tls => format!(
+            "TLS on port {port} completed but no STUN/TURN answer: the service behind TLS may not speak STUN/TURN"
+        ),
+    }
+}
+
+/// Plain-language cause for a connect error.
+pub fn explain_connect(kind: std::io::ErrorKind, port: u16) -> String {
+    use std::io::ErrorKind::*;
+    match kind {
+        ConnectionRefused => format!("connection refused: nothing listening on TCP {port}"),
+        TimedOut => {
+            format!("TCP connect to port {port} timed out: a firewall drops it or the host is down")
+        }
+        HostUnreachable | NetworkUnreachable => {
+            "no route to the server: check the address and the network".into()
+        }
+        ConnectionReset => "the connection was reset by the server or a middlebox".into(),
+        AddrNotAvailable => "no local address of the right family to reach the server".into(),
+        _ => format!("could not connect to TCP {port}"),
+    }
+}
+
+/// An error event: one server URL failed at one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    /// The server URL (never with credentials).
+    pub url: String,
+    /// The server address tried, when resolution got that far.
+    pub address: Option<String>,
+    /// Which phase failed.
+    pub phase: Phase,
+    /// The STUN/TURN ERROR-CODE, when the server sent one.
+    pub code: Option<u16>,
+    /// The server's reason phrase, or our own short technical reason.
+    pub reason: Option<String>,
+    /// The plain-language cause.
+    pub cause: String,
+    /// Milliseconds since the run started.
+    pub elapsed_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_have_specific_causes() {
+        let ctx = ErrorContext::default();
+        let rest = ErrorContext {
+            rest_credentials: true,
+            ..Default::default()
+        };
+        let alt = ErrorContext {
+            alternate_server: Some("198.18.0.2:3478".into()),
+            ..Default::default()
+        };
+        let cases: &[(Phase, u16, &ErrorContext, &str)] = &[
+            (Phase::TurnAuth, 401, &ctx, "wrong TURN credentials"),
+            (Phase::TurnAuth, 401, &rest, "REST credential"),
+            (Phase::TurnAuth, 441, &ctx, "wrong credentials"),
+            (Phase::TurnAuth, 438, &ctx, "stale"),
+            (Phase::Permission, 403, &ctx, "denied-peer-ip"),
+            (Phase::TurnAllocate, 403, &ctx, "forbids this request"),
+            (Phase::TurnAllocate, 486, &ctx, "quota"),
+            (Phase::TurnAllocate, 508, &ctx, "out of relay ports"),
+            (Phase::TurnAllocate, 300, &alt, "198.18.0.2:3478"),
+            (Phase::TurnAllocate, 440, &ctx, "address family"),
+            (Phase::Stun, 420, &ctx, "Unknown Attribute"),
+            (Phase::Stun, 599, &ctx, "error 599"),
+        ];
+        for (phase, code, ctx, want) in cases {
+            let got = explain_code(*phase, *code, ctx);
+            assert!(got.contains(want), "{phase} {code}: {got:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn silence_and_connect_causes() {
+        assert_eq!(
+            explain_silence(Protocol::Udp, 3478, Some(7)),
+            "server silent on UDP 3478 after 7 transmissions: blocked by a firewall or not listening"
+        );
+        assert!(explain_connect(std::io::ErrorKind::ConnectionRefused, 5349)
+            .contains("nothing listening on TCP 5349"));
+        assert!(explain_connect(std::io::ErrorKind::TimedOut, 3478).contains("timed out"));
+    }
+}
