@@ -3,5 +3,6 @@
 //! Data flows `cli → config → plan → net driver ⇄ proto (sans-IO) → events → report → renderers`;
 //! see `STYLE.md` in the shared folder and `CONTRIBUTING.md`.
 
+pub mod demo;
 pub mod ice_url;
 pub mod secret;
