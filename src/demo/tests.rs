@@ -148,10 +148,23 @@ async fn tls_with_a_wrong_name_is_rejected() {
     .await;
 }
 
+/// A byte stream to the server: plain TCP or TLS.
+trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for S {}
+
+/// Which listener a TURN test reaches the server on.
+#[derive(Clone, Copy)]
+enum Via {
+    Udp,
+    Tcp,
+    Tls,
+}
+
 /// The client side of a TURN test: the rtc-turn client and its socket or stream.
 enum Io {
     Udp(UdpSocket),
-    Stream(TcpStream, TurnStreamDecoder),
+    /// A stream, the server's address, and the splitter for RFC 8656 §12.5 framing.
+    Stream(Box<dyn ByteStream>, SocketAddr, TurnStreamDecoder),
 }
 
 struct TurnTest {
@@ -161,21 +174,28 @@ struct TurnTest {
 }
 
 impl TurnTest {
-    async fn new(server: &DemoServer, transport: TransportProtocol, password: &str) -> Self {
-        let (io, local, server_addr) = match transport {
-            TransportProtocol::UDP => {
+    async fn new(server: &DemoServer, via: Via, password: &str) -> Self {
+        let (io, local, server_addr, transport) = match via {
+            Via::Udp => {
                 let socket = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
                 let local = socket.local_addr().expect("addr");
-                (Io::Udp(socket), local, server.udp)
+                (Io::Udp(socket), local, server.udp, TransportProtocol::UDP)
             }
-            _ => {
+            Via::Tcp => {
                 let stream = TcpStream::connect(server.tcp).await.expect("connect");
                 let local = stream.local_addr().expect("addr");
-                (
-                    Io::Stream(stream, TurnStreamDecoder::new()),
-                    local,
-                    server.tcp,
-                )
+                let io = Io::Stream(Box::new(stream), server.tcp, TurnStreamDecoder::new());
+                (io, local, server.tcp, TransportProtocol::TCP)
+            }
+            Via::Tls => {
+                let tcp = TcpStream::connect(server.tls).await.expect("connect");
+                let local = tcp.local_addr().expect("addr");
+                let tls = tls_connector(&server.ca_pem)
+                    .connect(rustls::pki_types::ServerName::from(LOOPBACK), tcp)
+                    .await
+                    .expect("TLS handshake");
+                let io = Io::Stream(Box::new(tls), server.tls, TurnStreamDecoder::new());
+                (io, local, server.tls, TransportProtocol::TCP)
             }
         };
         let config = ClientConfig {
@@ -226,7 +246,7 @@ impl TurnTest {
                             .await
                             .expect("send");
                     }
-                    Io::Stream(stream, _) => stream.write_all(&out.message).await.expect("write"),
+                    Io::Stream(stream, ..) => stream.write_all(&out.message).await.expect("write"),
                 }
             }
             if let Some(event) = self.client.poll_event() {
@@ -248,19 +268,17 @@ impl TurnTest {
                         let _ = self.client.handle_timeout(std::time::Instant::now());
                     }
                 },
-                Io::Stream(stream, _) => tokio::select! {
+                Io::Stream(stream, from, decoder) => tokio::select! {
                     r = stream.read(&mut buf) => {
                         let n = r.expect("read");
-                        assert!(n > 0, "server closed the TCP connection");
+                        assert!(n > 0, "server closed the connection");
+                        let from = *from;
+                        decoder.extend_from_slice(&buf[..n]);
                         let mut messages = Vec::new();
-                        if let Io::Stream(stream, decoder) = &mut self.io {
-                            let from = stream.peer_addr().expect("peer");
-                            decoder.extend_from_slice(&buf[..n]);
-                            while let Some(m) = decoder.next_message().expect("TURN framing") {
-                                messages.push((from, m));
-                            }
+                        while let Some(m) = decoder.next_message().expect("TURN framing") {
+                            messages.push(m);
                         }
-                        for (from, m) in messages {
+                        for m in messages {
                             self.feed(from, &m);
                         }
                     }
@@ -311,7 +329,7 @@ impl TurnTest {
                         .await
                         .expect("send");
                 }
-                Io::Stream(stream, _) => stream.write_all(&out.message).await.expect("write"),
+                Io::Stream(stream, ..) => stream.write_all(&out.message).await.expect("write"),
             }
         }
         let mut buf = vec![0u8; 1500];
@@ -338,8 +356,7 @@ impl TurnTest {
 async fn turn_allocate_permission_and_relay_over_udp() {
     within(async {
         let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn =
-            TurnTest::new(&server, TransportProtocol::UDP, server.password.expose()).await;
+        let mut turn = TurnTest::new(&server, Via::Udp, server.password.expose()).await;
         let relayed = turn.allocate().await;
         assert_eq!(relayed.ip(), LOOPBACK);
         assert_ne!(relayed, server.udp);
@@ -354,8 +371,7 @@ async fn turn_allocate_permission_and_relay_over_udp() {
 async fn turn_allocate_permission_and_relay_over_tcp() {
     within(async {
         let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn =
-            TurnTest::new(&server, TransportProtocol::TCP, server.password.expose()).await;
+        let mut turn = TurnTest::new(&server, Via::Tcp, server.password.expose()).await;
         let relayed = turn.allocate().await;
         assert_eq!(relayed.ip(), LOOPBACK);
         let peer = UdpSocket::bind((LOOPBACK, 0)).await.expect("peer");
@@ -366,10 +382,79 @@ async fn turn_allocate_permission_and_relay_over_tcp() {
 }
 
 #[tokio::test]
+async fn turn_allocate_permission_and_relay_over_tls() {
+    within(async {
+        let server = DemoServer::start(LOOPBACK).await.expect("start");
+        let mut turn = TurnTest::new(&server, Via::Tls, server.password.expose()).await;
+        let relayed = turn.allocate().await;
+        assert_eq!(relayed.ip(), LOOPBACK);
+        let peer = UdpSocket::bind((LOOPBACK, 0)).await.expect("peer");
+        turn.relay_round_trip(relayed, &peer).await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hostile_input_does_not_stop_the_server() {
+    within(async {
+        let server = DemoServer::start(LOOPBACK).await.expect("start");
+        let (binding, _) = binding_request();
+        let mut lying_length = binding.clone();
+        lying_length[2..4].copy_from_slice(&0xfffc_u16.to_be_bytes());
+        let garbage: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0xff; 3],
+            binding[..19].to_vec(),
+            lying_length,
+            vec![0x40, 0x00, 0xff, 0xff, 1, 2, 3, 4], // ChannelData, unbound, short
+            (0..=255).collect(),
+        ];
+
+        let socket = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
+        for junk in &garbage {
+            socket.send_to(junk, server.udp).await.expect("send");
+        }
+        for junk in &garbage {
+            let mut tcp = TcpStream::connect(server.tcp).await.expect("connect");
+            tcp.write_all(junk).await.expect("write");
+            drop(tcp);
+            let mut tls = TcpStream::connect(server.tls).await.expect("connect");
+            tls.write_all(junk).await.expect("write");
+        }
+
+        // every listener still answers
+        let (request, tid) = binding_request();
+        socket.send_to(&request, server.udp).await.expect("send");
+        let mut buf = vec![0u8; 1500];
+        loop {
+            let (n, _) = socket.recv_from(&mut buf).await.expect("recv");
+            let mut msg = Message::new();
+            msg.raw = buf[..n].to_vec();
+            if msg.decode().is_ok() && msg.transaction_id == tid {
+                break;
+            }
+        }
+        let mut tcp = TcpStream::connect(server.tcp).await.expect("connect");
+        let ours = tcp.local_addr().expect("addr");
+        assert_eq!(binding_over_stream(&mut tcp).await, ours);
+        let tcp = TcpStream::connect(server.tls).await.expect("connect");
+        let ours = tcp.local_addr().expect("addr");
+        let mut tls = tls_connector(&server.ca_pem)
+            .connect(rustls::pki_types::ServerName::from(LOOPBACK), tcp)
+            .await
+            .expect("TLS handshake");
+        assert_eq!(binding_over_stream(&mut tls).await, ours);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn turn_allocate_with_a_wrong_password_fails() {
     within(async {
         let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn = TurnTest::new(&server, TransportProtocol::UDP, "not-the-password").await;
+        let mut turn = TurnTest::new(&server, Via::Udp, "not-the-password").await;
         turn.client
             .allocate(std::time::Instant::now())
             .expect("allocate");
