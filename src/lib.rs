@@ -4,6 +4,7 @@
 //! see `STYLE.md` in the shared folder and `CONTRIBUTING.md`.
 
 pub mod candidate;
+pub mod demo;
 pub mod failure;
 pub mod ice_url;
 pub mod proto;
