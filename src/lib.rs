@@ -8,5 +8,6 @@ pub mod demo;
 pub mod failure;
 pub mod ice_url;
 pub mod proto;
+pub mod report;
 pub mod secret;
 pub mod servers;

@@ -1,0 +1,5 @@
+//! The report model: the only thing renderers see. Versioned JSON contract (`schema_version`);
+//! the NDJSON stream uses one envelope `{"type": ..., "data": ...}` per line.
+
+pub mod model;
+pub use model::*;
