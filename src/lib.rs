@@ -7,6 +7,7 @@ pub mod candidate;
 pub mod demo;
 pub mod failure;
 pub mod ice_url;
+pub mod net;
 pub mod proto;
 pub mod report;
 pub mod secret;

@@ -48,6 +48,7 @@ pub struct Binding {
     timer: Retransmit,
     outbox: Option<Vec<u8>>,
     outcome: Option<BindingOutcome>,
+    reported: bool,
 }
 
 impl Binding {
@@ -72,6 +73,7 @@ impl Binding {
             started: now,
             timer: Retransmit::new(now, rto, reliable),
             outcome: None,
+            reported: false,
         }
     }
 
@@ -93,6 +95,16 @@ impl Binding {
     /// The result, once there is one.
     pub fn outcome(&self) -> Option<&BindingOutcome> {
         self.outcome.as_ref()
+    }
+
+    /// The outcome, returned once (for event-driven callers).
+    pub fn poll_outcome(&mut self) -> Option<BindingOutcome> {
+        if self.reported {
+            return None;
+        }
+        let o = self.outcome.clone()?;
+        self.reported = true;
+        Some(o)
     }
 
     /// Advance the retransmission timer.

@@ -167,6 +167,9 @@ pub struct TurnClient {
     events: VecDeque<TurnEvent>,
     channels: HashMap<u16, SocketAddr>,
     allocated: bool,
+    /// An authenticated Allocate went out: the server may hold an allocation even if its answer
+    /// never reached us, so a release is worth sending.
+    maybe_allocated: bool,
     released: bool,
 }
 
@@ -192,6 +195,7 @@ impl TurnClient {
             events: VecDeque::new(),
             channels: HashMap::new(),
             allocated: false,
+            maybe_allocated: false,
             released: false,
         })
     }
@@ -221,10 +225,12 @@ impl TurnClient {
         self.request(now, TurnOp::ChannelBind, Some(peer), Some(channel));
     }
 
-    /// Release the allocation: Refresh with LIFETIME 0 (RFC 8656 §8). A no-op when nothing is
-    /// allocated.
+    /// Release the allocation: Refresh with LIFETIME 0 (RFC 8656 §8). Also sent when an
+    /// authenticated Allocate is unanswered (the server may have created it; it answers 437 if
+    /// not). A no-op when nothing can be allocated.
     pub fn release(&mut self, now: Instant) {
-        if self.is_allocated() && !self.pending.values().any(|p| p.op == TurnOp::Release) {
+        let could_exist = self.allocated || self.maybe_allocated;
+        if could_exist && !self.released && !self.pending.values().any(|p| p.op == TurnOp::Release) {
             self.request(now, TurnOp::Release, None, None);
         }
     }
@@ -533,6 +539,9 @@ impl TurnClient {
         if let Err(e) = r {
             self.fail(op, TurnFailure::Protocol(format!("building request: {e}")));
             return txid;
+        }
+        if op == TurnOp::Allocate && authenticated {
+            self.maybe_allocated = true;
         }
         let bytes = stun::finish(m);
         self.outbox.push_back(bytes.clone());

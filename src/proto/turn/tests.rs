@@ -441,3 +441,31 @@ fn channel_data_and_data_indications_surface_as_data() {
         })
     );
 }
+
+#[test]
+fn release_is_sent_for_an_unanswered_authenticated_allocate() {
+    let t0 = Instant::now();
+    let mut fake = Fake::new("pw");
+    let mut c = client(Some("alice"), Some("pw"));
+    c.allocate(t0);
+    // Answer the 401 challenge only; the authenticated Allocate is lost.
+    let first = c.poll_transmit().unwrap();
+    c.handle_input(t0, &fake.reply(&first).unwrap());
+    assert!(c.poll_transmit().is_some(), "authenticated Allocate sent");
+    c.abandon();
+    c.release(t0);
+    let refresh = stun::decode(&c.poll_transmit().expect("Refresh sent")).unwrap();
+    assert_eq!(refresh.method, method::REFRESH);
+    assert!(refresh.has_integrity);
+}
+
+#[test]
+fn nothing_to_release_before_authentication() {
+    let t0 = Instant::now();
+    let mut c = client(Some("alice"), Some("pw"));
+    c.allocate(t0);
+    c.poll_transmit();
+    c.abandon();
+    c.release(t0);
+    assert!(c.poll_transmit().is_none());
+}

@@ -1,0 +1,187 @@
+//! The loop that feeds a sans-IO machine from a real link, keeps its timers and the run's
+//! deadline, and stops on cancellation (Ctrl-C).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use super::stream::StreamLink;
+use super::udp::UdpLink;
+use crate::proto::binding::{Binding, BindingOutcome};
+use crate::proto::stun;
+use crate::proto::turn::{TurnClient, TurnEvent};
+
+/// A link to one server: a routed view of a shared UDP socket, or a framed stream.
+pub enum Link {
+    /// UDP.
+    Udp(UdpLink),
+    /// TCP or TLS.
+    Stream(StreamLink),
+}
+
+impl Link {
+    /// The server's address.
+    pub fn remote(&self) -> SocketAddr {
+        match self {
+            Link::Udp(l) => l.remote(),
+            Link::Stream(l) => l.remote(),
+        }
+    }
+
+    async fn send(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Link::Udp(l) => l.send(b).await,
+            Link::Stream(l) => l.send(b).await,
+        }
+    }
+
+    async fn recv(&mut self) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            Link::Udp(l) => Ok(l.recv().await.map(|(_, b)| b)),
+            Link::Stream(l) => l.recv().await,
+        }
+    }
+
+    /// Close politely (streams only).
+    pub async fn close(&mut self) {
+        if let Link::Stream(l) = self {
+            l.shutdown().await;
+        }
+    }
+}
+
+/// A machine the driver can run.
+pub trait Machine {
+    /// What it reports.
+    type Event;
+    /// One received message.
+    fn input(&mut self, now: Instant, bytes: &[u8]);
+    /// Timers.
+    fn timeout(&mut self, now: Instant);
+    /// Bytes to send.
+    fn transmit(&mut self) -> Option<Vec<u8>>;
+    /// Next timer.
+    fn next_timeout(&self) -> Option<Instant>;
+    /// Next event.
+    fn event(&mut self) -> Option<Self::Event>;
+}
+
+impl Machine for Binding {
+    type Event = BindingOutcome;
+    fn input(&mut self, now: Instant, bytes: &[u8]) {
+        if let Ok(d) = stun::decode(bytes) {
+            self.handle_input(now, &d);
+        }
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.handle_timeout(now)
+    }
+    fn transmit(&mut self) -> Option<Vec<u8>> {
+        self.poll_transmit()
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn event(&mut self) -> Option<BindingOutcome> {
+        self.poll_outcome()
+    }
+}
+
+impl Machine for TurnClient {
+    type Event = TurnEvent;
+    fn input(&mut self, now: Instant, bytes: &[u8]) {
+        self.handle_input(now, bytes)
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.handle_timeout(now)
+    }
+    fn transmit(&mut self) -> Option<Vec<u8>> {
+        self.poll_transmit()
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn event(&mut self) -> Option<TurnEvent> {
+        self.poll_event()
+    }
+}
+
+/// Why [`drive`] returned.
+#[derive(Debug)]
+pub enum Stop {
+    /// The event handler said it is done.
+    Done,
+    /// The deadline passed.
+    Deadline,
+    /// Ctrl-C (or the caller) cancelled the run.
+    Cancelled,
+    /// The link failed.
+    Io(io::Error),
+    /// The server closed the stream.
+    Closed,
+}
+
+/// Resolves when `cancel` becomes true; never if its sender is gone.
+pub async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    loop {
+        if *cancel.borrow_and_update() {
+            return;
+        }
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Run `m` over `link` until `on_event` returns `true`, the deadline, cancellation or a link
+/// failure. `on_event` may call into the machine (e.g. start the next request).
+pub async fn drive<M: Machine>(
+    link: &mut Link,
+    m: &mut M,
+    deadline: Instant,
+    cancel: &mut watch::Receiver<bool>,
+    mut on_event: impl FnMut(&mut M, M::Event, Instant) -> bool,
+) -> Stop {
+    loop {
+        while let Some(t) = m.transmit() {
+            if let Err(e) = link.send(&t).await {
+                return Stop::Io(e);
+            }
+        }
+        let mut had_event = false;
+        while let Some(ev) = m.event() {
+            had_event = true;
+            if on_event(m, ev, Instant::now()) {
+                // Whatever the handler queued (e.g. a release) still goes out.
+                while let Some(t) = m.transmit() {
+                    if let Err(e) = link.send(&t).await {
+                        return Stop::Io(e);
+                    }
+                }
+                return Stop::Done;
+            }
+        }
+        if had_event {
+            // Flush whatever the handler queued before waiting.
+            continue;
+        }
+        let wake = m.next_timeout().map_or(deadline, |t| t.min(deadline));
+        tokio::select! {
+            r = link.recv() => match r {
+                Ok(Some(bytes)) => m.input(Instant::now(), &bytes),
+                Ok(None) => return Stop::Closed,
+                Err(e) => return Stop::Io(e),
+            },
+            _ = tokio::time::sleep_until(wake.into()) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Stop::Deadline;
+                }
+                m.timeout(now);
+            }
+            _ = cancelled(cancel) => return Stop::Cancelled,
+        }
+    }
+}
