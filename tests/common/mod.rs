@@ -35,6 +35,7 @@ pub use topology::{
 };
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -67,14 +68,23 @@ pub fn require_netns() -> bool {
     if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
         panic!("{REQUIRE_ENV}=1 but the netns testbed cannot run: {missing}");
     }
-    eprintln!(
-        "\n\
-         ################################################################################\n\
-         ### SKIPPED: netns integration test (the test body did NOT run)\n\
-         ### reason: {missing}\n\
-         ### run `sudo scripts/test.sh`, or set {REQUIRE_ENV}=1 to make this a failure\n\
-         ################################################################################\n"
-    );
+    // Written straight to fd 2: libtest captures `eprintln!` of passing tests, and a skip
+    // must never be silent.
+    static BANNER: std::sync::Once = std::sync::Once::new();
+    let mut stderr = std::io::stderr().lock();
+    BANNER.call_once(|| {
+        let _ = write!(
+            stderr,
+            "\n\
+             ################################################################################\n\
+             ### SKIPPING netns integration tests: their bodies do NOT run\n\
+             ### reason: {missing}\n\
+             ### run `sudo scripts/test.sh`, or set {REQUIRE_ENV}=1 to make this a failure\n\
+             ################################################################################\n"
+        );
+    });
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let _ = writeln!(stderr, "### SKIPPED (no netns testbed): {test}");
     false
 }
 
