@@ -279,10 +279,7 @@ fn client_behind_nat_has_lan_address() {
 }
 
 #[test]
-fn tls_certificates_have_the_promised_defects() {
-    if !common::require_netns() {
-        return;
-    }
+fn certificates_have_the_promised_defects() {
     let pki = TestPki::new();
     let sans = ["198.18.0.1", "turn.test"];
     let now = x509_parser::time::ASN1Time::now();
@@ -318,7 +315,15 @@ fn tls_certificates_have_the_promised_defects() {
         );
         assert_eq!(by_ca, kind != LeafKind::UnknownCa, "{kind:?}");
     }
+}
 
+#[test]
+fn coturn_serves_tls_with_test_pki_leaf() {
+    if !common::require_netns() {
+        return;
+    }
+    let pki = TestPki::new();
+    let sans = ["198.18.0.1", "turn.test"];
     // coturn accepts the valid leaf and opens its TLS listener.
     let testbed = Testbed::public();
     let leaf = pki.leaf("server", &sans, LeafKind::Valid);
@@ -333,4 +338,21 @@ fn tls_certificates_have_the_promised_defects() {
         .in_ns(move || TcpStream::connect_timeout(&tls, Duration::from_secs(2)).is_ok());
     assert!(tcp_ok, "TLS port accepts connections\n{}", coturn.log());
     assert_cleaned_up(testbed, coturn);
+}
+
+#[test]
+fn iceprobe_binary_runs_inside_a_namespace() {
+    if !common::require_netns() {
+        return;
+    }
+    let testbed = Testbed::public();
+    // The CLI is still being written: only check that it was started (not 126/127 from exec
+    // failure, not 124 from the timeout), whatever it answered.
+    let out = common::iceprobe_in(&testbed.cli, &["--help"]);
+    assert!(
+        !matches!(out.status.code(), Some(124 | 126 | 127) | None),
+        "iceprobe did not run: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
