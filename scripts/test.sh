@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The project's full check: formatting, clippy, then every test target, including the
+# network-namespace integration tests (coturn behind real NATs), which need root:
+#
+#     sudo scripts/test.sh [extra `cargo test` args, e.g. a test name filter]
+#
+# Missing tools (ip, nft, turnserver) are installed with apt-get when running as root.
+# ICEPROBE_REQUIRE_NETNS=1 turns a skipped netns test into a failure (CI sets it).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export ICEPROBE_REQUIRE_NETNS="${ICEPROBE_REQUIRE_NETNS:-0}"
+export DEBIAN_FRONTEND=noninteractive
+# `sudo` may reset PATH to one without sbin; the tests look there too.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+missing_tools() {
+    local tool
+    for tool in ip nft turnserver turnutils_stunclient turnutils_natdiscovery timeout stdbuf; do
+        command -v "$tool" >/dev/null 2>&1 || printf '%s ' "$tool"
+    done
+}
+
+install_tools() {
+    local missing
+    missing="$(missing_tools)"
+    [[ -z "$missing" ]] && return 0
+    if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        say "missing: $missing(not root or no apt-get: netns tests will skip or fail)"
+        return 0
+    fi
+    say "installing coturn iproute2 nftables (missing: $missing)"
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends coturn iproute2 nftables coreutils
+}
+
+# Debian/Ubuntu start coturn's system service on install; the tests start their own
+# turnservers inside namespaces and want no stray one in the root namespace.
+stop_coturn_service() {
+    [[ $EUID -eq 0 ]] || return 0
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        systemctl stop coturn.service >/dev/null 2>&1 || true
+        systemctl disable coturn.service >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+        service coturn stop >/dev/null 2>&1 || true
+    fi
+}
+
+# Namespaces named ipt-<pid>-… whose owning test process is gone (a crashed or killed run).
+stale_namespaces() {
+    command -v ip >/dev/null 2>&1 || return 0
+    local name pid
+    while read -r name _; do
+        [[ "$name" == ipt-* ]] || continue
+        pid="${name#ipt-}"
+        pid="${pid%%-*}"
+        [[ -d "/proc/$pid" ]] || printf '%s\n' "$name"
+    done < <(ip netns list 2>/dev/null)
+}
+
+if ! command -v cargo >/dev/null 2>&1; then
+    say "cargo not found in PATH; under sudo use: sudo -E env \"PATH=\$PATH\" scripts/test.sh"
+    exit 1
+fi
+
+install_tools
+stop_coturn_service
+
+say "cargo fmt --check"
+cargo fmt --all --check
+
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+say "cargo test --all-targets (ICEPROBE_REQUIRE_NETNS=$ICEPROBE_REQUIRE_NETNS)"
+cargo test --all-targets "$@"
+
+stale="$(stale_namespaces)"
+if [[ -n "$stale" ]]; then
+    say "test namespaces left behind by dead test processes:"
+    printf '    %s\n' $stale >&2
+    exit 1
+fi
+say "all checks passed"
