@@ -1,0 +1,90 @@
+//! Running a parsed command: wires config, the probe and the renderer together, and decides the
+//! exit code. `main` only parses and calls [`run`].
+
+use std::io::{self, Write};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::args::{DemoArgs, GatherArgs, OutputArgs};
+use crate::cli::{gather_config, Cli, Command};
+use crate::gather::{gather, GatherConfig};
+use crate::report::render::{render_event, Format, Style};
+use crate::report::Event;
+
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Run a command; `stdout` receives the report, `stderr` usage errors. Returns the exit code.
+pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style: Style) -> i32 {
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    match cli.command {
+        Command::Gather(a) => run_gather(&a, stdout, stderr, style, cancel_rx).await,
+        Command::Demo(a) => run_demo(&a, stdout, stderr, style, cancel_rx).await,
+    }
+}
+
+async fn run_gather(a: &GatherArgs, out: &mut dyn Write, err: &mut dyn Write, style: Style, cancel: watch::Receiver<bool>) -> i32 {
+    let cfg = match gather_config(a).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    gather_and_render(cfg, &a.output, out, style, cancel).await
+}
+
+/// Run a gather and stream its events to the renderer. Rendering stops quietly on a broken pipe
+/// (e.g. `| head`), but the probes still finish and release their allocations.
+pub async fn gather_and_render(cfg: GatherConfig, output: &OutputArgs, out: &mut dyn Write, style: Style, cancel: watch::Receiver<bool>) -> i32 {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let interrupted = cancel.clone();
+    let task = tokio::spawn(gather(cfg, tx, cancel));
+    let mut writable = true;
+    while let Some(ev) = rx.recv().await {
+        if writable {
+            if let Err(e) = render_event(output.format, &ev, out, &style).and_then(|_| out.flush()) {
+                writable = false;
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    return 1;
+                }
+            }
+        }
+    }
+    let code = match task.await {
+        Ok(report) => report.verdict.exit_code,
+        Err(_) => 1,
+    };
+    if *interrupted.borrow() {
+        return EXIT_INTERRUPTED;
+    }
+    code
+}
+
+async fn run_demo(a: &DemoArgs, out: &mut dyn Write, err: &mut dyn Write, style: Style, cancel: watch::Receiver<bool>) -> i32 {
+    match crate::demo::run::demo_gather(a.timeout).await {
+        Ok((server, cfg, _ca)) => {
+            if a.output.format == Format::Table {
+                let _ = writeln!(
+                    out,
+                    "iceprobe demo: in-process STUN/TURN server on {} (udp), {} (tcp), {} (tls); user {:?}, realm {:?}",
+                    server.udp, server.tcp, server.tls, server.username, server.realm
+                );
+            }
+            let code = gather_and_render(cfg, &a.output, out, style, cancel).await;
+            server.shutdown().await;
+            code
+        }
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: demo: cannot start the local server: {e}");
+            1
+        }
+    }
+}

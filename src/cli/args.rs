@@ -1,0 +1,151 @@
+//! The clap definition.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::render::Format;
+
+/// Trickle-ICE tester and WebRTC connectivity doctor.
+///
+/// Gathers ICE candidates from STUN/TURN servers over UDP, TCP and TLS, like the browser
+/// "Trickle ICE" page but with real error codes, timings and machine-readable output.
+#[derive(Debug, Parser)]
+#[command(name = "iceprobe", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 every server gave what it should; 1 some server failed; 2 usage or configuration error.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Gather ICE candidates (host, srflx, relay) as they trickle in.
+    #[command(after_help = GATHER_EXAMPLES)]
+    Gather(GatherArgs),
+    /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
+    Demo(DemoArgs),
+}
+
+const GATHER_EXAMPLES: &str = "Examples:
+  iceprobe gather stun:stun.example.org
+  iceprobe gather turn:turn.example.org turns:turn.example.org -u alice --credential-file pw.txt
+  iceprobe gather --config rtc-config.json --relay-only --format json
+  ICEPROBE_TURN_SECRET=s3cret iceprobe gather turn:turn.example.org?transport=tcp
+
+Exit codes: 0 every server gave what it should (STUN URL → srflx, TURN URL → relay);
+1 some server failed; 2 usage or configuration error.";
+
+/// Where the servers come from, and their credentials. Shared by every probing subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerArgs {
+    /// Server URLs: stun:, stuns:, turn:, turns: (RFC 7064/7065), e.g. turn:host:3478?transport=tcp.
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Read servers from a browser RTCConfiguration JSON file ({"iceServers": [...]}).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Fetch RTCConfiguration-shaped JSON from a provider's HTTP(S) endpoint.
+    #[arg(long, value_name = "URL")]
+    pub ice_servers_url: Option<String>,
+    /// TURN username (applies to TURN URLs without their own).
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// TURN credential. Prefer ICEPROBE_CREDENTIAL or --credential-file: argv is visible to other users.
+    #[arg(long, value_name = "PASSWORD")]
+    pub credential: Option<String>,
+    /// Read the TURN credential from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub credential_file: Option<PathBuf>,
+    /// Mint coturn REST-API credentials (use-auth-secret) from this shared secret. Also ICEPROBE_TURN_SECRET.
+    #[arg(long, value_name = "SECRET")]
+    pub turn_secret: Option<String>,
+    /// Read the REST shared secret from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub turn_secret_file: Option<PathBuf>,
+    /// Lifetime of minted REST credentials.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub turn_ttl: Duration,
+}
+
+/// TLS verification flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TlsArgs {
+    /// Trust only the CA certificates in this PEM file (for private CAs).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Verify the certificate against NAME and send it as SNI (for IP-addressed turns: URLs).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+    /// Do not verify TLS certificates (reported in the output).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Output flags.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output format: table (live lines, then a summary), json (one report), ndjson (one event per line).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `iceprobe gather`.
+#[derive(Debug, Args, Clone)]
+pub struct GatherArgs {
+    /// Servers and credentials.
+    #[command(flatten)]
+    pub servers: ServerArgs,
+    /// ICE transport policy "relay": gather relay candidates only.
+    #[arg(long)]
+    pub relay_only: bool,
+    /// IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Deadline for the whole run.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Initial STUN retransmission timeout over UDP (RFC 5389 §7.2.1).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub rto: Duration,
+    /// Also report loopback addresses as host candidates.
+    #[arg(long)]
+    pub include_loopback: bool,
+    /// Also report link-local addresses (fe80::/10, 169.254/16) as host candidates.
+    #[arg(long)]
+    pub link_local: bool,
+    /// TLS verification.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `iceprobe demo`.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Deadline for the gather.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

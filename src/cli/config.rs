@@ -1,0 +1,129 @@
+//! Validation: raw flags → [`GatherConfig`]. Every error names what to fix; all map to exit 2.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::args::{GatherArgs, ServerArgs, TlsArgs};
+use crate::gather::GatherConfig;
+use crate::ice_url;
+use crate::net::dns::Families;
+use crate::net::ifaces::HostFilter;
+use crate::net::tls::TlsOptions;
+use crate::servers::{self, ConfigError, IceConfig, IceServer};
+
+/// A usage or configuration error (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// A server URL did not parse.
+    #[error("{0}")]
+    Url(#[from] ice_url::UrlError),
+    /// Config file, provider fetch or secret problems.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// No servers at all.
+    #[error("no servers given: pass URLs (e.g. stun:stun.example.org), --config FILE or --ice-servers-url URL")]
+    NoServers,
+    /// A flag value is out of range.
+    #[error("{flag}: {why}")]
+    BadFlag {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Environment variables read for secrets (argv is visible to other users).
+pub const ENV_CREDENTIAL: &str = "ICEPROBE_CREDENTIAL";
+/// REST shared secret.
+pub const ENV_TURN_SECRET: &str = "ICEPROBE_TURN_SECRET";
+
+/// Build the server list from URLs, --config and --ice-servers-url, then apply credentials.
+/// Returns the servers, whether the config asked for relay-only, and whether REST credentials
+/// were minted.
+pub async fn servers(a: &ServerArgs, fetch_timeout: Duration) -> Result<(Vec<IceServer>, bool, bool), UsageError> {
+    let mut cfg = IceConfig::default();
+    for u in &a.urls {
+        cfg.servers.push(IceServer { url: ice_url::parse(u)?, username: None, credential: None });
+    }
+    if let Some(path) = &a.config {
+        let c = servers::read_ice_config_file(path)?;
+        cfg.relay_only |= c.relay_only;
+        cfg.servers.extend(c.servers);
+    }
+    if let Some(url) = &a.ice_servers_url {
+        let c = servers::fetch_ice_config(url, fetch_timeout).await?;
+        cfg.relay_only |= c.relay_only;
+        cfg.servers.extend(c.servers);
+    }
+    if cfg.servers.is_empty() {
+        return Err(UsageError::NoServers);
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let credential = servers::resolve_secret(
+        a.credential.as_deref(),
+        a.credential_file.as_deref(),
+        env(ENV_CREDENTIAL),
+        "--credential",
+        "--credential-file",
+    )?;
+    let secret = servers::resolve_secret(
+        a.turn_secret.as_deref(),
+        a.turn_secret_file.as_deref(),
+        env(ENV_TURN_SECRET),
+        "--turn-secret",
+        "--turn-secret-file",
+    )?;
+    let rest = secret.is_some();
+    match secret {
+        Some(secret) => {
+            if credential.is_some() {
+                return Err(UsageError::BadFlag {
+                    flag: "--turn-secret",
+                    why: "give either a REST shared secret or --credential, not both".into(),
+                });
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            let (user, cred) = servers::rest_credentials(&secret, a.username.as_deref(), now + a.turn_ttl.as_secs());
+            servers::apply_credentials(&mut cfg.servers, Some(&user), Some(&cred));
+        }
+        None => servers::apply_credentials(&mut cfg.servers, a.username.as_deref(), credential.as_ref()),
+    }
+    // The same URL twice would only probe it twice.
+    let mut seen = std::collections::HashSet::new();
+    cfg.servers.retain(|s| seen.insert(s.url.clone()));
+    Ok((cfg.servers, cfg.relay_only, rest))
+}
+
+/// TLS options from flags.
+pub fn tls_options(t: &TlsArgs) -> TlsOptions {
+    TlsOptions { ca_file: t.ca.clone(), server_name: t.tls_name.clone(), insecure: t.insecure }
+}
+
+fn positive(flag: &'static str, d: Duration) -> Result<Duration, UsageError> {
+    if d.is_zero() {
+        return Err(UsageError::BadFlag { flag, why: "must be greater than zero".into() });
+    }
+    Ok(d)
+}
+
+/// Validate `gather` flags.
+pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
+    let timeout = positive("--timeout", a.timeout)?;
+    let rto = positive("--rto", a.rto)?;
+    let (servers, relay_from_config, rest) = servers(&a.servers, timeout).await?;
+    let families = match (a.ipv4, a.ipv6) {
+        (true, false) => Families { v4: true, v6: false },
+        (false, true) => Families { v4: false, v6: true },
+        _ => Families { v4: true, v6: true },
+    };
+    Ok(GatherConfig {
+        servers,
+        relay_only: a.relay_only || relay_from_config,
+        families,
+        timeout,
+        rto,
+        hosts: HostFilter { families, loopback: a.include_loopback, link_local: a.link_local },
+        tls: tls_options(&a.tls),
+        rest_credentials: rest,
+    })
+}

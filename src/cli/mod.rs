@@ -1,0 +1,10 @@
+//! Command-line arguments (clap derive) and their validation into run configurations.
+//!
+//! Raw flags are turned into validated, immutable configs here; every error names the flag or
+//! input to fix and maps to exit code 2.
+
+pub mod args;
+pub mod config;
+
+pub use args::{Cli, Command};
+pub use config::{gather_config, UsageError};
