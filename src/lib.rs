@@ -5,6 +5,7 @@
 
 pub mod candidate;
 pub mod ice_url;
+pub mod net;
 pub mod proto;
 pub mod secret;
 pub mod servers;
