@@ -374,6 +374,10 @@ pub fn server_name(opts: &TlsOptions, host: &str) -> Result<ServerName<'static>,
 
 /// Runs the TLS handshake over `tcp` until `deadline`. On success returns the stream and what
 /// was negotiated; on failure a [`TlsError`] that keeps certificate problems structured.
+///
+/// `config` should come from [`client_config`]: only its verifier records the presented chain
+/// of a failed handshake and the `--insecure` verdict; with any other configuration a finished
+/// handshake is reported as [`Verification::Verified`] and a rejected one carries no chain.
 pub async fn handshake(
     tcp: TcpStream,
     config: Arc<ClientConfig>,
@@ -769,4 +773,693 @@ fn alert_hint(description: &str) -> Option<&'static str> {
         "internal_error" => "the server failed internally",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio_rustls::TlsAcceptor;
+    use x509_parser::time::ASN1Time;
+
+    const DAY: u64 = 86_400;
+    const HOUR: u64 = 3_600;
+
+    /// Runs a test body under a hard limit so a hung handshake fails instead of hanging.
+    async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+        tokio::time::timeout(Duration::from_secs(20), f)
+            .await
+            .expect("test exceeded its 20 s limit");
+    }
+
+    /// A test CA: its parameters, key and PEM.
+    struct Ca {
+        params: CertificateParams,
+        key: KeyPair,
+        pem: String,
+    }
+
+    fn make_ca(cn: &str) -> Ca {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).expect("self-sign CA").pem();
+        Ca { params, key, pem }
+    }
+
+    /// Validity window relative to now: (not_before, not_after) as signed seconds offsets.
+    struct Window(i64, i64);
+
+    const FRESH: Window = Window(-(DAY as i64), (30 * DAY + HOUR) as i64);
+
+    fn shifted(offset: i64) -> x509_parser::time::ASN1Time {
+        let now = ASN1Time::now().to_datetime();
+        let mag = Duration::from_secs(offset.unsigned_abs());
+        ASN1Time::new(if offset < 0 { now - mag } else { now + mag })
+    }
+
+    /// A leaf for `sans` signed by `ca` (or self-signed when `ca` is `None`).
+    fn make_leaf(
+        ca: Option<&Ca>,
+        sans: &[&str],
+        window: Window,
+    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let key = KeyPair::generate().expect("key");
+        let mut params =
+            CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                .expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "turn.test");
+        params.not_before = shifted(window.0).to_datetime();
+        params.not_after = shifted(window.1).to_datetime();
+        let cert = match ca {
+            Some(ca) => params
+                .signed_by(&key, &Issuer::from_params(&ca.params, &ca.key))
+                .expect("sign leaf"),
+            None => params.self_signed(&key).expect("self-sign leaf"),
+        };
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        (cert.der().clone(), key)
+    }
+
+    fn ca_file(ca: &Ca) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut f, ca.pem.as_bytes()).expect("write CA");
+        f
+    }
+
+    /// A TLS 1.2 + 1.3 server on loopback (ring provider) that serves `cert` to every client.
+    async fn tls_server(
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+        alpn: &[&[u8]],
+    ) -> SocketAddr {
+        tls_server_versions(cert, key, alpn, rustls::DEFAULT_VERSIONS).await
+    }
+
+    /// Like [`tls_server`], limited to `versions`.
+    async fn tls_server_versions(
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+        alpn: &[&[u8]],
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> SocketAddr {
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server cert");
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let acceptor = TlsAcceptor::from(Arc::new(cfg));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let mut buf = [0u8; 16];
+                        let _ = tls.read(&mut buf).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// A TCP server that accepts, writes `reply` (maybe nothing) and then holds the connection.
+    async fn raw_server(reply: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = tcp.write_all(reply).await;
+                    let mut buf = [0u8; 4096];
+                    while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        addr
+    }
+
+    async fn probe_with(
+        addr: SocketAddr,
+        opts: &TlsOptions,
+        host: &str,
+        alpn: &[&[u8]],
+        within: Duration,
+    ) -> Result<TlsInfo, TlsError> {
+        let config = client_config(opts, alpn)?;
+        let name = server_name(opts, host)?;
+        let tcp = TcpStream::connect(addr).await.map_err(TlsError::Io)?;
+        handshake(tcp, config, name, Instant::now() + within)
+            .await
+            .map(|(_, info)| info)
+    }
+
+    async fn probe(addr: SocketAddr, opts: &TlsOptions, host: &str) -> Result<TlsInfo, TlsError> {
+        probe_with(addr, opts, host, &[], Duration::from_secs(5)).await
+    }
+
+    fn opts_with_ca(file: &tempfile::NamedTempFile) -> TlsOptions {
+        TlsOptions {
+            ca_file: Some(file.path().to_path_buf()),
+            ..TlsOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn valid_certificate_verifies_and_reports_the_chain() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["localhost", "127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let info = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect("handshake");
+            assert_eq!(info.verification, Verification::Verified);
+            assert_eq!(info.version, "TLSv1.3");
+            assert!(info.cipher.starts_with("TLS13_"), "{}", info.cipher);
+            assert_eq!(info.sni, None, "IP names are not sent as SNI");
+            assert_eq!(info.alpn, None);
+            assert!(info.handshake_ms > 0.0);
+            let [leaf] = info.chain.as_slice() else {
+                panic!("one certificate expected: {:?}", info.chain)
+            };
+            assert_eq!(leaf.subject, "CN=turn.test");
+            assert_eq!(leaf.issuer, "CN=iceprobe test CA");
+            assert_eq!(leaf.sans, ["localhost", "127.0.0.1"]);
+            assert_eq!(leaf.days_left, 30);
+            assert!(leaf.not_after.ends_with('Z') && leaf.not_after.len() == 20);
+
+            let info = probe(addr, &opts_with_ca(&file), "localhost")
+                .await
+                .expect("handshake by name");
+            assert_eq!(info.sni.as_deref(), Some("localhost"));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn expired_certificate_is_a_structured_failure_with_the_chain() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let window = Window(-((30 * DAY) as i64), -((3 * DAY + HOUR) as i64));
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], window);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("expired must fail");
+            let TlsError::Certificate { problem, chain } = &err else {
+                panic!("certificate error expected: {err:?}")
+            };
+            let CertProblem::Expired {
+                days_ago: Some(3),
+                not_after: Some(not_after),
+            } = problem
+            else {
+                panic!("expired 3 days ago expected: {problem:?}")
+            };
+            assert_eq!(chain.len(), 1);
+            assert_eq!(&chain[0].not_after, not_after);
+            assert!(chain[0].days_left < 0);
+            let cause = err.cause();
+            assert!(
+                cause.starts_with("certificate expired 3 days ago (not after 20"),
+                "{cause}"
+            );
+            assert_eq!(err.cert_problem(), Some(problem));
+            assert_eq!(err.phase(), "tls");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn not_yet_valid_certificate_counts_days_until() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let window = Window((2 * DAY + HOUR) as i64, (40 * DAY) as i64);
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], window);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("not yet valid must fail");
+            assert!(
+                matches!(
+                    err.cert_problem(),
+                    Some(CertProblem::NotYetValid {
+                        days_until: Some(2),
+                        not_before: Some(_)
+                    })
+                ),
+                "{err:?}"
+            );
+            assert!(err.cause().contains("valid in 2 days"), "{}", err.cause());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn wrong_name_is_a_name_mismatch_naming_both_sides() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["other.example"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("wrong name must fail");
+            assert_eq!(
+                err.cert_problem(),
+                Some(&CertProblem::NameMismatch {
+                    expected: "127.0.0.1".to_owned(),
+                    presented: vec!["other.example".to_owned()],
+                })
+            );
+            assert_eq!(
+                err.cause(),
+                "certificate is for other.example, not 127.0.0.1: pass --tls-name or fix the certificate's SANs"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn unknown_ca_and_self_signed_are_told_apart() {
+        bounded(async {
+            let trusted = make_ca("iceprobe test CA");
+            let stranger = make_ca("somebody else's CA");
+            let file = ca_file(&trusted);
+
+            let (cert, key) = make_leaf(Some(&stranger), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("unknown CA must fail");
+            assert_eq!(err.cert_problem(), Some(&CertProblem::UnknownIssuer));
+            assert_eq!(
+                err.cause(),
+                "certificate issued by an unknown CA: pass --ca FILE if it is a private CA"
+            );
+            let TlsError::Certificate { chain, .. } = &err else {
+                unreachable!()
+            };
+            assert_eq!(chain[0].issuer, "CN=somebody else's CA");
+
+            let (cert, key) = make_leaf(None, &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("self-signed must fail");
+            assert_eq!(err.cert_problem(), Some(&CertProblem::SelfSigned));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn webpki_roots_reject_a_private_ca() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let err = probe(addr, &TlsOptions::default(), "127.0.0.1")
+                .await
+                .expect_err("private CA is not in webpki-roots");
+            assert_eq!(err.cert_problem(), Some(&CertProblem::UnknownIssuer));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn insecure_accepts_but_records_what_would_have_failed() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let file = ca_file(&ca);
+            let insecure = TlsOptions {
+                insecure: true,
+                ..opts_with_ca(&file)
+            };
+
+            let window = Window(-((30 * DAY) as i64), -((3 * DAY + HOUR) as i64));
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], window);
+            let addr = tls_server(cert, key, &[]).await;
+            let info = probe(addr, &insecure, "127.0.0.1")
+                .await
+                .expect("insecure accepts an expired certificate");
+            let Verification::Skipped {
+                would_fail:
+                    Some(CertProblem::Expired {
+                        days_ago: Some(3), ..
+                    }),
+            } = &info.verification
+            else {
+                panic!("skipped with would_fail expired: {:?}", info.verification)
+            };
+            assert_eq!(info.chain.len(), 1);
+            let json = serde_json::to_value(&info.verification).expect("json");
+            assert_eq!(json["status"], "skipped");
+            assert_eq!(json["would_fail"]["kind"], "expired");
+            assert_eq!(json["would_fail"]["days_ago"], 3);
+
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let info = probe(addr, &insecure, "127.0.0.1").await.expect("valid");
+            assert_eq!(
+                info.verification,
+                Verification::Skipped { would_fail: None }
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn tls12_only_server_verifies() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server_versions(cert, key, &[], &[&rustls::version::TLS12]).await;
+            let file = ca_file(&ca);
+            let info = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect("TLS 1.2 handshake");
+            assert_eq!(info.version, "TLSv1.2");
+            assert!(info.cipher.starts_with("TLS_ECDHE_"), "{}", info.cipher);
+            assert_eq!(info.verification, Verification::Verified);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_handshakes_on_one_config_keep_their_own_records() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let file = ca_file(&ca);
+            let opts = TlsOptions {
+                insecure: true,
+                ..opts_with_ca(&file)
+            };
+            let config = client_config(&opts, &[]).expect("config");
+            let expired = Window(-((30 * DAY) as i64), -((3 * DAY + HOUR) as i64));
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], expired);
+            let expired_addr = tls_server(cert, key, &[]).await;
+            let (cert, key) = make_leaf(Some(&ca), &["other.example"], FRESH);
+            let misnamed_addr = tls_server(cert, key, &[]).await;
+            let one = |addr| {
+                let config = config.clone();
+                async move {
+                    let tcp = TcpStream::connect(addr).await.expect("connect");
+                    let name = server_name(&TlsOptions::default(), "127.0.0.1").expect("name");
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    handshake(tcp, config, name, deadline)
+                        .await
+                        .expect("insecure")
+                        .1
+                }
+            };
+            for _ in 0..5 {
+                let (a, b) = tokio::join!(one(expired_addr), one(misnamed_addr));
+                assert!(
+                    matches!(
+                        a.verification,
+                        Verification::Skipped {
+                            would_fail: Some(CertProblem::Expired { .. })
+                        }
+                    ),
+                    "{a:?}"
+                );
+                assert!(
+                    matches!(
+                        b.verification,
+                        Verification::Skipped {
+                            would_fail: Some(CertProblem::NameMismatch { .. })
+                        }
+                    ),
+                    "{b:?}"
+                );
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn tls_name_overrides_the_dialled_ip() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["localhost"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let opts = TlsOptions {
+                server_name: Some("localhost".to_owned()),
+                ..opts_with_ca(&file)
+            };
+            let info = probe(addr, &opts, "127.0.0.1")
+                .await
+                .expect("--tls-name localhost");
+            assert_eq!(info.verification, Verification::Verified);
+            assert_eq!(info.sni.as_deref(), Some("localhost"));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn alpn_is_negotiated_or_refused_by_alert() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[b"stun.turn"]).await;
+            let file = ca_file(&ca);
+            let opts = opts_with_ca(&file);
+            let within = Duration::from_secs(5);
+            let info = probe_with(addr, &opts, "127.0.0.1", &[b"stun.turn"], within)
+                .await
+                .expect("ALPN stun.turn");
+            assert_eq!(info.alpn.as_deref(), Some("stun.turn"));
+
+            let err = probe_with(addr, &opts, "127.0.0.1", &[b"stun.nat-discovery"], within)
+                .await
+                .expect_err("no common ALPN");
+            let TlsError::Alert { description } = &err else {
+                panic!("alert expected: {err:?}")
+            };
+            assert_eq!(description, "no_application_protocol");
+            assert!(err.cause().contains("ALPN"), "{}", err.cause());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out_at_the_deadline() {
+        bounded(async {
+            let addr = raw_server(b"").await;
+            let started = std::time::Instant::now();
+            let err = probe_with(
+                addr,
+                &TlsOptions::default(),
+                "127.0.0.1",
+                &[],
+                Duration::from_millis(300),
+            )
+            .await
+            .expect_err("silent server");
+            assert!(matches!(err, TlsError::Timeout), "{err:?}");
+            let took = started.elapsed();
+            assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3));
+            assert!(err.cause().contains("within the deadline"));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn non_tls_answer_is_a_handshake_error() {
+        bounded(async {
+            let addr = raw_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+            let err = probe(addr, &TlsOptions::default(), "127.0.0.1")
+                .await
+                .expect_err("garbage");
+            let TlsError::Handshake { detail } = &err else {
+                panic!("handshake error expected: {err:?}")
+            };
+            assert!(detail.contains("did not answer with TLS"), "{detail}");
+        })
+        .await;
+    }
+
+    #[test]
+    fn ca_file_errors_name_the_path() {
+        let missing = TlsOptions {
+            ca_file: Some(PathBuf::from("/nonexistent/iceprobe-ca.pem")),
+            ..TlsOptions::default()
+        };
+        let err = client_config(&missing, &[]).expect_err("missing file");
+        assert!(matches!(err, TlsError::CaFile { .. }), "{err:?}");
+        assert!(err.cause().contains("/nonexistent/iceprobe-ca.pem"));
+        assert_eq!(err.phase(), "config");
+
+        let mut garbage = tempfile::NamedTempFile::new().expect("temp");
+        std::io::Write::write_all(&mut garbage, b"this is not PEM\n").expect("write");
+        let opts = TlsOptions {
+            ca_file: Some(garbage.path().to_path_buf()),
+            ..TlsOptions::default()
+        };
+        let err = client_config(&opts, &[]).expect_err("garbage file");
+        let TlsError::CaFile { path, why } = &err else {
+            panic!("CaFile expected: {err:?}")
+        };
+        assert_eq!(path, garbage.path());
+        assert!(why.contains("no PEM CERTIFICATE"), "{why}");
+        assert!(err.cause().contains(&garbage.path().display().to_string()));
+    }
+
+    #[test]
+    fn client_config_sets_alpn_and_disables_resumption() {
+        let cfg = client_config(
+            &TlsOptions::default(),
+            &[b"stun.turn", b"stun.nat-discovery"],
+        )
+        .expect("default config");
+        assert_eq!(
+            cfg.alpn_protocols,
+            [b"stun.turn".to_vec(), b"stun.nat-discovery".to_vec()]
+        );
+        let cfg = client_config(&TlsOptions::default(), &[]).expect("default config");
+        assert!(cfg.alpn_protocols.is_empty());
+    }
+
+    #[test]
+    fn server_name_prefers_tls_name_and_understands_ip_literals() {
+        let none = TlsOptions::default();
+        let cases: [(&TlsOptions, &str, &str); 4] = [
+            (&none, "turn.example.org", "turn.example.org"),
+            (&none, "198.18.0.1", "198.18.0.1"),
+            (&none, "[2001:db8::1]", "2001:db8::1"),
+            (&none, "2001:db8::1", "2001:db8::1"),
+        ];
+        for (opts, host, want) in cases {
+            let name = server_name(opts, host).expect(host);
+            assert_eq!(name_text(&name), want, "{host}");
+        }
+        assert!(matches!(
+            server_name(&none, "198.18.0.1"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        let named = TlsOptions {
+            server_name: Some("turn.example.org".to_owned()),
+            ..TlsOptions::default()
+        };
+        assert!(matches!(
+            server_name(&named, "198.18.0.1"),
+            Ok(ServerName::DnsName(_))
+        ));
+        let err = server_name(&none, "bad name!").expect_err("bad name");
+        assert!(matches!(&err, TlsError::BadName { name } if name == "bad name!"));
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        for (secs, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_795_050_123, "2026-11-19T01:02:03Z"),
+            (4_102_444_800, "2100-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(rfc3339(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn day_counts_round_down() {
+        for (secs, want) in [(0, 0), (86_399, 0), (86_400, 1), (-1, -1), (-86_401, -2)] {
+            assert_eq!(whole_days(secs), want, "{secs}");
+        }
+        assert_eq!(days_phrase(0, "ago"), "less than a day ago");
+        assert_eq!(days_phrase(1, "ago"), "1 day ago");
+        assert_eq!(days_phrase(3, "ago"), "3 days ago");
+    }
+
+    #[test]
+    fn alert_names_and_hints() {
+        for (debug, want) in [
+            ("ProtocolVersion", "protocol_version"),
+            ("HandshakeFailure", "handshake_failure"),
+            ("NoApplicationProtocol", "no_application_protocol"),
+            ("Unknown(200)", "Unknown(200)"),
+        ] {
+            assert_eq!(alert_name(debug), want);
+        }
+        let err = TlsError::Alert {
+            description: "protocol_version".to_owned(),
+        };
+        assert_eq!(
+            err.cause(),
+            "server sent TLS alert protocol_version: it may not support TLS 1.2+"
+        );
+    }
+
+    #[test]
+    fn problems_from_rustls_errors() {
+        let err = |ce| rustls::Error::InvalidCertificate(ce);
+        let t = |s| UnixTime::since_unix_epoch(Duration::from_secs(s));
+        let expired = CertificateError::ExpiredContext {
+            time: t(1_795_050_123 + 3 * 86_400 + 10),
+            not_after: t(1_795_050_123),
+        };
+        assert_eq!(
+            problem_from_error(&err(expired), &[], ""),
+            CertProblem::Expired {
+                days_ago: Some(3),
+                not_after: Some("2026-11-19T01:02:03Z".to_owned()),
+            }
+        );
+        assert_eq!(
+            problem_from_error(&err(CertificateError::NotValidForName), &[], "turn.test"),
+            CertProblem::NameMismatch {
+                expected: "turn.test".to_owned(),
+                presented: vec![]
+            }
+        );
+        assert_eq!(
+            problem_from_error(&err(CertificateError::Revoked), &[], ""),
+            CertProblem::Revoked
+        );
+        assert_eq!(
+            problem_from_error(&err(CertificateError::BadSignature), &[], ""),
+            CertProblem::BadSignature
+        );
+        assert!(matches!(
+            problem_from_error(&err(CertificateError::BadEncoding), &[], ""),
+            CertProblem::Other { .. }
+        ));
+        let expired = TlsError::Certificate {
+            problem: CertProblem::Expired {
+                days_ago: Some(3),
+                not_after: Some("2026-11-19T00:00:00Z".to_owned()),
+            },
+            chain: vec![],
+        };
+        assert!(expired
+            .cause()
+            .starts_with("certificate expired 3 days ago (not after 2026-11-19T00:00:00Z)"));
+    }
 }
