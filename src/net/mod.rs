@@ -4,4 +4,5 @@ pub mod dns;
 pub mod driver;
 pub mod ifaces;
 pub mod stream;
+pub mod tls;
 pub mod udp;

@@ -1,0 +1,1465 @@
+//! The TLS client side of `turns:` and `stuns:` probes (RFC 7065 §3, RFC 7064 §3).
+//!
+//! [`client_config`] builds a rustls configuration on the ring provider (never the process
+//! default) that trusts webpki-roots, or only the CAs of `--ca FILE`. [`handshake`] runs the
+//! handshake over an already-connected TCP stream under a deadline and returns what a report
+//! needs: version, cipher, ALPN, SNI, timing, the presented chain and the verification verdict.
+//!
+//! Certificate failures stay structured ([`CertProblem`]) and keep the presented chain, even
+//! though rustls aborts the handshake before handing out peer certificates: the verifier we
+//! install records what the server presented and what the WebPKI verifier said into a
+//! per-handshake slot (a tokio task-local set by [`handshake`], so one [`ClientConfig`] can be
+//! shared by concurrent probes without their records mixing). With `--insecure` the same verifier
+//! accepts anything but still records whether the certificate *would* have verified.
+//!
+//! Session resumption is disabled: a probe must see, and verify, the full certificate chain on
+//! every connection.
+
+use std::fmt::Write as _;
+use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{Resumption, WebPkiServerVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Seconds in a day, for the day counts in [`CertInfo`] and [`CertProblem`].
+const DAY_SECS: i64 = 86_400;
+
+/// How to verify the server's certificate.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// `--ca FILE`: trust only the CA certificates in this PEM file instead of webpki-roots.
+    pub ca_file: Option<PathBuf>,
+    /// `--tls-name NAME`: the name to send as SNI and to verify, instead of the URL host.
+    pub server_name: Option<String>,
+    /// `--insecure`: accept any certificate, but still record whether it would have verified.
+    pub insecure: bool,
+}
+
+/// What the handshake established, for the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsInfo {
+    /// Negotiated protocol version, e.g. `TLSv1.3`.
+    pub version: String,
+    /// Negotiated cipher suite by its IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher: String,
+    /// ALPN protocol the server selected (RFC 7301), e.g. `stun.turn` (RFC 7443), if any.
+    pub alpn: Option<String>,
+    /// Server name sent in the SNI extension (RFC 6066 §3); `None` for IP addresses, which are
+    /// never sent as SNI.
+    pub sni: Option<String>,
+    /// Time from the ClientHello to a finished handshake, in milliseconds.
+    pub handshake_ms: f64,
+    /// The presented chain, end-entity first, as far as it could be parsed.
+    pub chain: Vec<CertInfo>,
+    /// Whether the chain was verified, or what verification would have said.
+    pub verification: Verification,
+}
+
+/// One certificate of the presented chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CertInfo {
+    /// Subject distinguished name, RFC 4514 style (`CN=turn.example.org, O=Example`).
+    pub subject: String,
+    /// Issuer distinguished name, same style.
+    pub issuer: String,
+    /// subjectAltName DNS names and IP addresses, as plain text (`turn.example.org`, `192.0.2.1`).
+    pub sans: Vec<String>,
+    /// Start of validity (notBefore), RFC 3339 UTC.
+    pub not_before: String,
+    /// End of validity (notAfter), RFC 3339 UTC.
+    pub not_after: String,
+    /// Whole days from now until notAfter, rounded down; negative once expired.
+    pub days_left: i64,
+}
+
+/// The verification verdict of a finished handshake.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Verification {
+    /// The chain verified against the trusted roots for the expected name.
+    Verified,
+    /// `--insecure`: verification was not enforced.
+    Skipped {
+        /// What the verifier would have rejected, or `None` if the chain would have verified.
+        would_fail: Option<CertProblem>,
+    },
+}
+
+/// A structured reason why a certificate does not verify (from [`rustls::CertificateError`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CertProblem {
+    /// A certificate's notAfter has passed.
+    Expired {
+        /// Whole days since notAfter, when the verifier said when it checked.
+        days_ago: Option<i64>,
+        /// The notAfter time, RFC 3339 UTC, when known.
+        not_after: Option<String>,
+    },
+    /// A certificate's notBefore is still in the future (often a wrong clock on either side).
+    NotYetValid {
+        /// Whole days until notBefore, when known.
+        days_until: Option<i64>,
+        /// The notBefore time, RFC 3339 UTC, when known.
+        not_before: Option<String>,
+    },
+    /// The chain does not lead to a trusted root.
+    UnknownIssuer,
+    /// The end-entity certificate is self-signed and not itself trusted.
+    SelfSigned,
+    /// The end-entity certificate is not valid for the name we verified.
+    NameMismatch {
+        /// The name we verified (`--tls-name` or the URL host).
+        expected: String,
+        /// The DNS names and IP addresses the certificate is valid for.
+        presented: Vec<String>,
+    },
+    /// A signature in the chain does not verify against its issuer's key.
+    BadSignature,
+    /// The certificate has been revoked.
+    Revoked,
+    /// Any other rejection, in rustls' words.
+    Other {
+        /// The verifier's message.
+        detail: String,
+    },
+}
+
+impl CertProblem {
+    /// One plain-language phrase for users, e.g. `certificate expired 3 days ago (not after
+    /// 2026-11-19T00:00:00Z)`; [`TlsError::cause`] adds advice where there is one.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Expired {
+                days_ago,
+                not_after,
+            } => {
+                let mut s = match days_ago {
+                    Some(n) => format!("certificate expired {}", days_phrase(*n, "ago")),
+                    None => "certificate expired".to_owned(),
+                };
+                if let Some(t) = not_after {
+                    let _ = write!(s, " (not after {t})");
+                }
+                s
+            }
+            Self::NotYetValid {
+                days_until,
+                not_before,
+            } => {
+                let mut s = match days_until {
+                    Some(n) => format!("certificate is not valid yet, {}", days_until_phrase(*n)),
+                    None => "certificate is not valid yet".to_owned(),
+                };
+                if let Some(t) = not_before {
+                    let _ = write!(s, " (not before {t})");
+                }
+                s
+            }
+            Self::UnknownIssuer => "certificate issued by an unknown CA".to_owned(),
+            Self::SelfSigned => "certificate is self-signed and not trusted".to_owned(),
+            Self::NameMismatch {
+                expected,
+                presented,
+            } if presented.is_empty() => {
+                format!("certificate names no DNS name or IP address, so it is not valid for {expected}")
+            }
+            Self::NameMismatch {
+                expected,
+                presented,
+            } => format!(
+                "certificate is for {}, not {expected}",
+                presented.join(", ")
+            ),
+            Self::BadSignature => {
+                "certificate signature does not verify against its issuer".to_owned()
+            }
+            Self::Revoked => "certificate has been revoked".to_owned(),
+            Self::Other { detail } => format!("certificate rejected: {detail}"),
+        }
+    }
+
+    /// What a user can do about it, if anything flag-shaped helps.
+    fn advice(&self) -> Option<&'static str> {
+        match self {
+            Self::Expired { .. } => Some("renew it, or pass --insecure to probe anyway"),
+            Self::NotYetValid { .. } => Some("check the clocks of this machine and the server"),
+            Self::UnknownIssuer => Some("pass --ca FILE if it is a private CA"),
+            Self::SelfSigned => Some("pass --ca FILE with that certificate to trust it"),
+            Self::NameMismatch { .. } => Some("pass --tls-name or fix the certificate's SANs"),
+            Self::BadSignature | Self::Revoked | Self::Other { .. } => None,
+        }
+    }
+}
+
+/// What can go wrong setting up or running the TLS handshake.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The `--ca` file could not be read or holds no usable CA certificate.
+    #[error("CA file {}: {why}", path.display())]
+    CaFile {
+        /// The file as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The `--tls-name` or URL host is neither a DNS name nor an IP address.
+    #[error("invalid TLS server name {name:?}")]
+    BadName {
+        /// The name as given.
+        name: String,
+    },
+    /// The handshake failed because the server's certificate did not verify.
+    #[error("{}", problem.describe())]
+    Certificate {
+        /// Why it did not verify.
+        problem: CertProblem,
+        /// The chain the server presented, end-entity first (empty if none was recorded).
+        chain: Vec<CertInfo>,
+    },
+    /// The server aborted the handshake with a TLS alert (RFC 8446 §6).
+    #[error("server sent TLS alert {description}")]
+    Alert {
+        /// The alert's RFC name, e.g. `protocol_version`.
+        description: String,
+    },
+    /// The handshake failed for another protocol reason (e.g. the peer does not speak TLS).
+    #[error("TLS handshake failed: {detail}")]
+    Handshake {
+        /// What went wrong.
+        detail: String,
+    },
+    /// The deadline passed before the handshake finished.
+    #[error("TLS handshake timed out")]
+    Timeout,
+    /// The connection failed underneath the handshake.
+    #[error("I/O error during the TLS handshake: {0}")]
+    Io(#[source] io::Error),
+}
+
+impl TlsError {
+    /// One sentence for users, naming the flag to fix where one helps.
+    pub fn cause(&self) -> String {
+        match self {
+            Self::CaFile { path, why } => {
+                format!("cannot use CA file {}: {why}", path.display())
+            }
+            Self::BadName { name } => format!(
+                "{name:?} is not a valid TLS server name (a DNS name or an IP address): fix --tls-name or the URL host"
+            ),
+            Self::Certificate { problem, .. } => match problem.advice() {
+                Some(advice) => format!("{}: {advice}", problem.describe()),
+                None => problem.describe(),
+            },
+            Self::Alert { description } => match alert_hint(description) {
+                Some(hint) => format!("server sent TLS alert {description}: {hint}"),
+                None => format!("server sent TLS alert {description}"),
+            },
+            Self::Handshake { detail } => format!("TLS handshake failed: {detail}"),
+            Self::Timeout => {
+                "no TLS handshake answer within the deadline (server silent or not speaking TLS)"
+                    .to_owned()
+            }
+            Self::Io(e) => format!("connection failed during the TLS handshake: {e}"),
+        }
+    }
+
+    /// The certificate problem, if this is a certificate failure.
+    pub fn cert_problem(&self) -> Option<&CertProblem> {
+        match self {
+            Self::Certificate { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+
+    /// The user-facing phase this error belongs to: `config` for bad input, else `tls`.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Self::CaFile { .. } | Self::BadName { .. } => "config",
+            _ => "tls",
+        }
+    }
+}
+
+/// Builds a client configuration on the ring provider: webpki-roots, or only the CAs in
+/// `opts.ca_file` (PEM, one or more certificates); with `opts.insecure` any certificate is
+/// accepted but still checked (see [`Verification::Skipped`]). `alpn` is the ALPN list to offer
+/// (RFC 7443: `stun.turn`, `stun.nat-discovery`); empty offers none. Session resumption is off.
+pub fn client_config(opts: &TlsOptions, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match &opts.ca_file {
+        Some(path) => roots_from_file(path)?,
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| match &opts.ca_file {
+            Some(path) => TlsError::CaFile {
+                path: path.clone(),
+                why: e.to_string(),
+            },
+            None => TlsError::Handshake {
+                detail: format!("cannot build the certificate verifier: {e}"),
+            },
+        })?;
+    let verifier = Arc::new(RecordingVerifier {
+        inner,
+        insecure: opts.insecure,
+    });
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Handshake {
+            detail: format!("cannot configure TLS versions: {e}"),
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.resumption = Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+/// Reads a PEM file of CA certificates into a root store.
+fn roots_from_file(path: &std::path::Path) -> Result<RootCertStore, TlsError> {
+    let fail = |why: String| TlsError::CaFile {
+        path: path.to_path_buf(),
+        why,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let mut roots = RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+        let cert =
+            cert.map_err(|e| fail(format!("certificate {} is not valid PEM: {e}", i + 1)))?;
+        roots
+            .add(cert)
+            .map_err(|e| fail(format!("certificate {} is not a usable CA: {e}", i + 1)))?;
+    }
+    if roots.is_empty() {
+        return Err(fail("no PEM CERTIFICATE block found".to_owned()));
+    }
+    Ok(roots)
+}
+
+/// The name to send as SNI and to verify: `opts.server_name` (`--tls-name`) if given, else the
+/// URL host. IP literals (IPv6 with or without brackets) become [`ServerName::IpAddress`].
+pub fn server_name(opts: &TlsOptions, host: &str) -> Result<ServerName<'static>, TlsError> {
+    let name = opts.server_name.as_deref().unwrap_or(host);
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(ServerName::IpAddress(ip.into()));
+    }
+    ServerName::try_from(name.to_owned()).map_err(|_| TlsError::BadName {
+        name: name.to_owned(),
+    })
+}
+
+/// Runs the TLS handshake over `tcp` until `deadline`. On success returns the stream and what
+/// was negotiated; on failure a [`TlsError`] that keeps certificate problems structured.
+///
+/// `config` should come from [`client_config`]: only its verifier records the presented chain
+/// of a failed handshake and the `--insecure` verdict; with any other configuration a finished
+/// handshake is reported as [`Verification::Verified`] and a rejected one carries no chain.
+pub async fn handshake(
+    tcp: TcpStream,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+    deadline: Instant,
+) -> Result<(TlsStream<TcpStream>, TlsInfo), TlsError> {
+    let slot: Slot = Arc::new(Mutex::new(None));
+    let sni = match &name {
+        ServerName::DnsName(d) => Some(d.as_ref().to_owned()),
+        _ => None,
+    };
+    let started = Instant::now();
+    let connect = TlsConnector::from(config).connect(name, tcp);
+    let outcome = tokio::time::timeout_at(deadline, OBSERVED.scope(slot.clone(), connect)).await;
+    let handshake_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let observed = slot.lock().ok().and_then(|mut g| g.take());
+    let now = unix_now();
+    let stream = match outcome {
+        Err(_) => return Err(TlsError::Timeout),
+        Ok(Err(e)) => return Err(map_io_error(e, observed, now)),
+        Ok(Ok(stream)) => stream,
+    };
+    let (_, conn) = stream.get_ref();
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| {
+            let suite = s.suite();
+            suite
+                .as_str()
+                .map_or_else(|| format!("{suite:?}"), str::to_owned)
+        })
+        .unwrap_or_default();
+    let alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let chain = conn
+        .peer_certificates()
+        .map(|certs| chain_info(certs, now))
+        .unwrap_or_default();
+    let verification = match observed {
+        Some(Observed {
+            insecure: true,
+            verdict,
+            expected,
+            ..
+        }) => Verification::Skipped {
+            would_fail: verdict.map(|e| problem_from_error(&e, &chain, &expected)),
+        },
+        // The verifier only lets a handshake finish unverified in insecure mode.
+        _ => Verification::Verified,
+    };
+    let info = TlsInfo {
+        version,
+        cipher,
+        alpn,
+        sni,
+        handshake_ms,
+        chain,
+        verification,
+    };
+    Ok((stream, info))
+}
+
+/// What the verifier saw during one handshake.
+#[derive(Debug)]
+struct Observed {
+    /// End-entity first, then intermediates, as presented.
+    chain: Vec<CertificateDer<'static>>,
+    /// The WebPKI verifier's rejection, or `None` if it accepted.
+    verdict: Option<rustls::Error>,
+    /// The name verified against, as text.
+    expected: String,
+    /// Whether the verifier was in insecure mode.
+    insecure: bool,
+}
+
+/// Per-handshake record, shared between [`handshake`] and the verifier.
+type Slot = Arc<Mutex<Option<Observed>>>;
+
+tokio::task_local! {
+    /// Set by [`handshake`] around the rustls handshake; the verifier runs synchronously inside
+    /// that future's poll, so it finds the slot of the handshake it serves.
+    static OBSERVED: Slot;
+}
+
+/// A [`ServerCertVerifier`] that delegates to WebPKI, records what was presented and what the
+/// delegate said, and in insecure mode accepts whatever the delegate said.
+#[derive(Debug)]
+struct RecordingVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    insecure: bool,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        let _ = OBSERVED.try_with(|slot| {
+            if let Ok(mut guard) = slot.lock() {
+                *guard = Some(Observed {
+                    chain: std::iter::once(end_entity)
+                        .chain(intermediates)
+                        .map(|c| c.clone().into_owned())
+                        .collect(),
+                    verdict: result.as_ref().err().cloned(),
+                    expected: name_text(server_name),
+                    insecure: self.insecure,
+                });
+            }
+        });
+        if self.insecure {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            result
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Maps the io::Error tokio-rustls returns into a [`TlsError`], using what the verifier saw.
+fn map_io_error(e: io::Error, observed: Option<Observed>, now: i64) -> TlsError {
+    let rustls_err = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    let Some(err) = rustls_err else {
+        return match e.kind() {
+            io::ErrorKind::UnexpectedEof => TlsError::Handshake {
+                detail: "server closed the connection before the handshake finished".to_owned(),
+            },
+            _ => TlsError::Io(e),
+        };
+    };
+    match err {
+        rustls::Error::InvalidCertificate(_) => {
+            let (chain, expected) = match &observed {
+                Some(o) => (chain_info(&o.chain, now), o.expected.clone()),
+                None => (Vec::new(), String::new()),
+            };
+            TlsError::Certificate {
+                problem: problem_from_error(&err, &chain, &expected),
+                chain,
+            }
+        }
+        rustls::Error::AlertReceived(alert) => TlsError::Alert {
+            description: alert_name(&format!("{alert:?}")),
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            TlsError::Handshake {
+                detail: format!(
+                    "the server did not answer with TLS ({err}): is this a plain TCP port?"
+                ),
+            }
+        }
+        other => TlsError::Handshake {
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Turns a verifier rejection into a [`CertProblem`], using the parsed chain for details
+/// rustls does not carry (the presented names, self-signedness).
+fn problem_from_error(err: &rustls::Error, chain: &[CertInfo], expected: &str) -> CertProblem {
+    let rustls::Error::InvalidCertificate(ce) = err else {
+        return CertProblem::Other {
+            detail: err.to_string(),
+        };
+    };
+    let leaf_sans = || chain.first().map(|c| c.sans.clone());
+    match ce {
+        CertificateError::Expired => CertProblem::Expired {
+            days_ago: None,
+            not_after: None,
+        },
+        CertificateError::ExpiredContext { time, not_after } => CertProblem::Expired {
+            days_ago: Some(whole_days(secs(time) - secs(not_after))),
+            not_after: Some(rfc3339(secs(not_after))),
+        },
+        CertificateError::NotValidYet => CertProblem::NotYetValid {
+            days_until: None,
+            not_before: None,
+        },
+        CertificateError::NotValidYetContext { time, not_before } => CertProblem::NotYetValid {
+            days_until: Some(whole_days(secs(not_before) - secs(time))),
+            not_before: Some(rfc3339(secs(not_before))),
+        },
+        CertificateError::UnknownIssuer => match chain {
+            [leaf] if leaf.subject == leaf.issuer => CertProblem::SelfSigned,
+            _ => CertProblem::UnknownIssuer,
+        },
+        CertificateError::NotValidForName => CertProblem::NameMismatch {
+            expected: expected.to_owned(),
+            presented: leaf_sans().unwrap_or_default(),
+        },
+        CertificateError::NotValidForNameContext {
+            expected: name,
+            presented,
+        } => CertProblem::NameMismatch {
+            expected: name_text(name),
+            presented: leaf_sans().unwrap_or_else(|| presented.clone()),
+        },
+        CertificateError::BadSignature => CertProblem::BadSignature,
+        CertificateError::Revoked => CertProblem::Revoked,
+        other => CertProblem::Other {
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Parses each DER certificate; ones x509-parser cannot read are left out.
+fn chain_info(certs: &[CertificateDer<'_>], now: i64) -> Vec<CertInfo> {
+    certs.iter().filter_map(|c| cert_info(c, now)).collect()
+}
+
+/// Parses one certificate into a [`CertInfo`] relative to `now` (Unix seconds).
+fn cert_info(der: &[u8], now: i64) -> Option<CertInfo> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for name in &ext.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => sans.push((*d).to_owned()),
+                GeneralName::IPAddress(bytes) => {
+                    if let Some(ip) = ip_from_bytes(bytes) {
+                        sans.push(ip.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let validity = cert.validity();
+    let not_before = validity.not_before.timestamp();
+    let not_after = validity.not_after.timestamp();
+    Some(CertInfo {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        sans,
+        not_before: rfc3339(not_before),
+        not_after: rfc3339(not_after),
+        days_left: whole_days(not_after - now),
+    })
+}
+
+/// An IP address from a subjectAltName iPAddress (4 or 16 octets, RFC 5280 §4.2.1.6).
+fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+/// A server name as plain text (`turn.example.org`, `127.0.0.1`).
+fn name_text(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::DnsName(d) => d.as_ref().to_owned(),
+        ServerName::IpAddress(ip) => IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Unix seconds of a rustls time.
+fn secs(t: &UnixTime) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The current time in Unix seconds (0 if the clock is before 1970).
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Whole days in `secs`, rounded towards minus infinity.
+fn whole_days(secs: i64) -> i64 {
+    secs.div_euclid(DAY_SECS)
+}
+
+/// "3 days ago", "1 day ago", "less than a day ago".
+fn days_phrase(n: i64, suffix: &str) -> String {
+    match n {
+        i64::MIN..=0 => format!("less than a day {suffix}"),
+        1 => format!("1 day {suffix}"),
+        n => format!("{n} days {suffix}"),
+    }
+}
+
+/// "valid in 3 days", "valid in less than a day".
+fn days_until_phrase(n: i64) -> String {
+    match n {
+        i64::MIN..=0 => "valid in less than a day".to_owned(),
+        1 => "valid in 1 day".to_owned(),
+        n => format!("valid in {n} days"),
+    }
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (`2026-11-19T00:00:00Z`).
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(DAY_SECS);
+    let rem = secs.rem_euclid(DAY_SECS);
+    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
+    // Algorithms", days_from_civil inverse).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// rustls' `AlertDescription` Debug name (`ProtocolVersion`) as its RFC name
+/// (`protocol_version`); unknown codes stay as rustls prints them.
+fn alert_name(debug: &str) -> String {
+    if debug.starts_with("Unknown(") {
+        return debug.to_owned();
+    }
+    let mut out = String::with_capacity(debug.len() + 4);
+    for (i, ch) in debug.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// What a received alert most likely means for a STUN/TURN server.
+fn alert_hint(description: &str) -> Option<&'static str> {
+    Some(match description {
+        "protocol_version" => "it may not support TLS 1.2+",
+        "handshake_failure" | "insufficient_security" => {
+            "no cipher suite or key exchange in common"
+        }
+        "unrecognised_name" | "unrecognized_name" => {
+            "it does not know the SNI name sent: try --tls-name"
+        }
+        "no_application_protocol" => "it rejected the ALPN protocols offered",
+        "certificate_required" => "it requires a client certificate",
+        "internal_error" => "the server failed internally",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio_rustls::TlsAcceptor;
+    use x509_parser::time::ASN1Time;
+
+    const DAY: u64 = 86_400;
+    const HOUR: u64 = 3_600;
+
+    /// Runs a test body under a hard limit so a hung handshake fails instead of hanging.
+    async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+        tokio::time::timeout(Duration::from_secs(20), f)
+            .await
+            .expect("test exceeded its 20 s limit");
+    }
+
+    /// A test CA: its parameters, key and PEM.
+    struct Ca {
+        params: CertificateParams,
+        key: KeyPair,
+        pem: String,
+    }
+
+    fn make_ca(cn: &str) -> Ca {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).expect("self-sign CA").pem();
+        Ca { params, key, pem }
+    }
+
+    /// Validity window relative to now: (not_before, not_after) as signed seconds offsets.
+    struct Window(i64, i64);
+
+    const FRESH: Window = Window(-(DAY as i64), (30 * DAY + HOUR) as i64);
+
+    fn shifted(offset: i64) -> x509_parser::time::ASN1Time {
+        let now = ASN1Time::now().to_datetime();
+        let mag = Duration::from_secs(offset.unsigned_abs());
+        ASN1Time::new(if offset < 0 { now - mag } else { now + mag })
+    }
+
+    /// A leaf for `sans` signed by `ca` (or self-signed when `ca` is `None`).
+    fn make_leaf(
+        ca: Option<&Ca>,
+        sans: &[&str],
+        window: Window,
+    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let key = KeyPair::generate().expect("key");
+        let mut params =
+            CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                .expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "turn.test");
+        params.not_before = shifted(window.0).to_datetime();
+        params.not_after = shifted(window.1).to_datetime();
+        let cert = match ca {
+            Some(ca) => params
+                .signed_by(&key, &Issuer::from_params(&ca.params, &ca.key))
+                .expect("sign leaf"),
+            None => params.self_signed(&key).expect("self-sign leaf"),
+        };
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        (cert.der().clone(), key)
+    }
+
+    fn ca_file(ca: &Ca) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut f, ca.pem.as_bytes()).expect("write CA");
+        f
+    }
+
+    /// A TLS 1.2 + 1.3 server on loopback (ring provider) that serves `cert` to every client.
+    async fn tls_server(
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+        alpn: &[&[u8]],
+    ) -> SocketAddr {
+        tls_server_versions(cert, key, alpn, rustls::DEFAULT_VERSIONS).await
+    }
+
+    /// Like [`tls_server`], limited to `versions`.
+    async fn tls_server_versions(
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+        alpn: &[&[u8]],
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> SocketAddr {
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server cert");
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let acceptor = TlsAcceptor::from(Arc::new(cfg));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let mut buf = [0u8; 16];
+                        let _ = tls.read(&mut buf).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// A TCP server that accepts, writes `reply` (maybe nothing) and then holds the connection.
+    async fn raw_server(reply: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = tcp.write_all(reply).await;
+                    let mut buf = [0u8; 4096];
+                    while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        addr
+    }
+
+    async fn probe_with(
+        addr: SocketAddr,
+        opts: &TlsOptions,
+        host: &str,
+        alpn: &[&[u8]],
+        within: Duration,
+    ) -> Result<TlsInfo, TlsError> {
+        let config = client_config(opts, alpn)?;
+        let name = server_name(opts, host)?;
+        let tcp = TcpStream::connect(addr).await.map_err(TlsError::Io)?;
+        handshake(tcp, config, name, Instant::now() + within)
+            .await
+            .map(|(_, info)| info)
+    }
+
+    async fn probe(addr: SocketAddr, opts: &TlsOptions, host: &str) -> Result<TlsInfo, TlsError> {
+        probe_with(addr, opts, host, &[], Duration::from_secs(5)).await
+    }
+
+    fn opts_with_ca(file: &tempfile::NamedTempFile) -> TlsOptions {
+        TlsOptions {
+            ca_file: Some(file.path().to_path_buf()),
+            ..TlsOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn valid_certificate_verifies_and_reports_the_chain() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["localhost", "127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let info = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect("handshake");
+            assert_eq!(info.verification, Verification::Verified);
+            assert_eq!(info.version, "TLSv1.3");
+            assert!(info.cipher.starts_with("TLS13_"), "{}", info.cipher);
+            assert_eq!(info.sni, None, "IP names are not sent as SNI");
+            assert_eq!(info.alpn, None);
+            assert!(info.handshake_ms > 0.0);
+            let [leaf] = info.chain.as_slice() else {
+                panic!("one certificate expected: {:?}", info.chain)
+            };
+            assert_eq!(leaf.subject, "CN=turn.test");
+            assert_eq!(leaf.issuer, "CN=iceprobe test CA");
+            assert_eq!(leaf.sans, ["localhost", "127.0.0.1"]);
+            assert_eq!(leaf.days_left, 30);
+            assert!(leaf.not_after.ends_with('Z') && leaf.not_after.len() == 20);
+
+            let info = probe(addr, &opts_with_ca(&file), "localhost")
+                .await
+                .expect("handshake by name");
+            assert_eq!(info.sni.as_deref(), Some("localhost"));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn expired_certificate_is_a_structured_failure_with_the_chain() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let window = Window(-((30 * DAY) as i64), -((3 * DAY + HOUR) as i64));
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], window);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("expired must fail");
+            let TlsError::Certificate { problem, chain } = &err else {
+                panic!("certificate error expected: {err:?}")
+            };
+            let CertProblem::Expired {
+                days_ago: Some(3),
+                not_after: Some(not_after),
+            } = problem
+            else {
+                panic!("expired 3 days ago expected: {problem:?}")
+            };
+            assert_eq!(chain.len(), 1);
+            assert_eq!(&chain[0].not_after, not_after);
+            assert!(chain[0].days_left < 0);
+            let cause = err.cause();
+            assert!(
+                cause.starts_with("certificate expired 3 days ago (not after 20"),
+                "{cause}"
+            );
+            assert_eq!(err.cert_problem(), Some(problem));
+            assert_eq!(err.phase(), "tls");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn not_yet_valid_certificate_counts_days_until() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let window = Window((2 * DAY + HOUR) as i64, (40 * DAY) as i64);
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], window);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("not yet valid must fail");
+            assert!(
+                matches!(
+                    err.cert_problem(),
+                    Some(CertProblem::NotYetValid {
+                        days_until: Some(2),
+                        not_before: Some(_)
+                    })
+                ),
+                "{err:?}"
+            );
+            assert!(err.cause().contains("valid in 2 days"), "{}", err.cause());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn wrong_name_is_a_name_mismatch_naming_both_sides() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["other.example"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("wrong name must fail");
+            assert_eq!(
+                err.cert_problem(),
+                Some(&CertProblem::NameMismatch {
+                    expected: "127.0.0.1".to_owned(),
+                    presented: vec!["other.example".to_owned()],
+                })
+            );
+            assert_eq!(
+                err.cause(),
+                "certificate is for other.example, not 127.0.0.1: pass --tls-name or fix the certificate's SANs"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn unknown_ca_and_self_signed_are_told_apart() {
+        bounded(async {
+            let trusted = make_ca("iceprobe test CA");
+            let stranger = make_ca("somebody else's CA");
+            let file = ca_file(&trusted);
+
+            let (cert, key) = make_leaf(Some(&stranger), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("unknown CA must fail");
+            assert_eq!(err.cert_problem(), Some(&CertProblem::UnknownIssuer));
+            assert_eq!(
+                err.cause(),
+                "certificate issued by an unknown CA: pass --ca FILE if it is a private CA"
+            );
+            let TlsError::Certificate { chain, .. } = &err else {
+                unreachable!()
+            };
+            assert_eq!(chain[0].issuer, "CN=somebody else's CA");
+
+            let (cert, key) = make_leaf(None, &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let err = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect_err("self-signed must fail");
+            assert_eq!(err.cert_problem(), Some(&CertProblem::SelfSigned));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn webpki_roots_reject_a_private_ca() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let err = probe(addr, &TlsOptions::default(), "127.0.0.1")
+                .await
+                .expect_err("private CA is not in webpki-roots");
+            assert_eq!(err.cert_problem(), Some(&CertProblem::UnknownIssuer));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn insecure_accepts_but_records_what_would_have_failed() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let file = ca_file(&ca);
+            let insecure = TlsOptions {
+                insecure: true,
+                ..opts_with_ca(&file)
+            };
+
+            let window = Window(-((30 * DAY) as i64), -((3 * DAY + HOUR) as i64));
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], window);
+            let addr = tls_server(cert, key, &[]).await;
+            let info = probe(addr, &insecure, "127.0.0.1")
+                .await
+                .expect("insecure accepts an expired certificate");
+            let Verification::Skipped {
+                would_fail:
+                    Some(CertProblem::Expired {
+                        days_ago: Some(3), ..
+                    }),
+            } = &info.verification
+            else {
+                panic!("skipped with would_fail expired: {:?}", info.verification)
+            };
+            assert_eq!(info.chain.len(), 1);
+            let json = serde_json::to_value(&info.verification).expect("json");
+            assert_eq!(json["status"], "skipped");
+            assert_eq!(json["would_fail"]["kind"], "expired");
+            assert_eq!(json["would_fail"]["days_ago"], 3);
+
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let info = probe(addr, &insecure, "127.0.0.1").await.expect("valid");
+            assert_eq!(
+                info.verification,
+                Verification::Skipped { would_fail: None }
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn tls12_only_server_verifies() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server_versions(cert, key, &[], &[&rustls::version::TLS12]).await;
+            let file = ca_file(&ca);
+            let info = probe(addr, &opts_with_ca(&file), "127.0.0.1")
+                .await
+                .expect("TLS 1.2 handshake");
+            assert_eq!(info.version, "TLSv1.2");
+            assert!(info.cipher.starts_with("TLS_ECDHE_"), "{}", info.cipher);
+            assert_eq!(info.verification, Verification::Verified);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_handshakes_on_one_config_keep_their_own_records() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let file = ca_file(&ca);
+            let opts = TlsOptions {
+                insecure: true,
+                ..opts_with_ca(&file)
+            };
+            let config = client_config(&opts, &[]).expect("config");
+            let expired = Window(-((30 * DAY) as i64), -((3 * DAY + HOUR) as i64));
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], expired);
+            let expired_addr = tls_server(cert, key, &[]).await;
+            let (cert, key) = make_leaf(Some(&ca), &["other.example"], FRESH);
+            let misnamed_addr = tls_server(cert, key, &[]).await;
+            let one = |addr| {
+                let config = config.clone();
+                async move {
+                    let tcp = TcpStream::connect(addr).await.expect("connect");
+                    let name = server_name(&TlsOptions::default(), "127.0.0.1").expect("name");
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    handshake(tcp, config, name, deadline)
+                        .await
+                        .expect("insecure")
+                        .1
+                }
+            };
+            for _ in 0..5 {
+                let (a, b) = tokio::join!(one(expired_addr), one(misnamed_addr));
+                assert!(
+                    matches!(
+                        a.verification,
+                        Verification::Skipped {
+                            would_fail: Some(CertProblem::Expired { .. })
+                        }
+                    ),
+                    "{a:?}"
+                );
+                assert!(
+                    matches!(
+                        b.verification,
+                        Verification::Skipped {
+                            would_fail: Some(CertProblem::NameMismatch { .. })
+                        }
+                    ),
+                    "{b:?}"
+                );
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn tls_name_overrides_the_dialled_ip() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["localhost"], FRESH);
+            let addr = tls_server(cert, key, &[]).await;
+            let file = ca_file(&ca);
+            let opts = TlsOptions {
+                server_name: Some("localhost".to_owned()),
+                ..opts_with_ca(&file)
+            };
+            let info = probe(addr, &opts, "127.0.0.1")
+                .await
+                .expect("--tls-name localhost");
+            assert_eq!(info.verification, Verification::Verified);
+            assert_eq!(info.sni.as_deref(), Some("localhost"));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn alpn_is_negotiated_or_refused_by_alert() {
+        bounded(async {
+            let ca = make_ca("iceprobe test CA");
+            let (cert, key) = make_leaf(Some(&ca), &["127.0.0.1"], FRESH);
+            let addr = tls_server(cert, key, &[b"stun.turn"]).await;
+            let file = ca_file(&ca);
+            let opts = opts_with_ca(&file);
+            let within = Duration::from_secs(5);
+            let info = probe_with(addr, &opts, "127.0.0.1", &[b"stun.turn"], within)
+                .await
+                .expect("ALPN stun.turn");
+            assert_eq!(info.alpn.as_deref(), Some("stun.turn"));
+
+            let err = probe_with(addr, &opts, "127.0.0.1", &[b"stun.nat-discovery"], within)
+                .await
+                .expect_err("no common ALPN");
+            let TlsError::Alert { description } = &err else {
+                panic!("alert expected: {err:?}")
+            };
+            assert_eq!(description, "no_application_protocol");
+            assert!(err.cause().contains("ALPN"), "{}", err.cause());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out_at_the_deadline() {
+        bounded(async {
+            let addr = raw_server(b"").await;
+            let started = std::time::Instant::now();
+            let err = probe_with(
+                addr,
+                &TlsOptions::default(),
+                "127.0.0.1",
+                &[],
+                Duration::from_millis(300),
+            )
+            .await
+            .expect_err("silent server");
+            assert!(matches!(err, TlsError::Timeout), "{err:?}");
+            let took = started.elapsed();
+            assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3));
+            assert!(err.cause().contains("within the deadline"));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn non_tls_answer_is_a_handshake_error() {
+        bounded(async {
+            let addr = raw_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+            let err = probe(addr, &TlsOptions::default(), "127.0.0.1")
+                .await
+                .expect_err("garbage");
+            let TlsError::Handshake { detail } = &err else {
+                panic!("handshake error expected: {err:?}")
+            };
+            assert!(detail.contains("did not answer with TLS"), "{detail}");
+        })
+        .await;
+    }
+
+    #[test]
+    fn ca_file_errors_name_the_path() {
+        let missing = TlsOptions {
+            ca_file: Some(PathBuf::from("/nonexistent/iceprobe-ca.pem")),
+            ..TlsOptions::default()
+        };
+        let err = client_config(&missing, &[]).expect_err("missing file");
+        assert!(matches!(err, TlsError::CaFile { .. }), "{err:?}");
+        assert!(err.cause().contains("/nonexistent/iceprobe-ca.pem"));
+        assert_eq!(err.phase(), "config");
+
+        let mut garbage = tempfile::NamedTempFile::new().expect("temp");
+        std::io::Write::write_all(&mut garbage, b"this is not PEM\n").expect("write");
+        let opts = TlsOptions {
+            ca_file: Some(garbage.path().to_path_buf()),
+            ..TlsOptions::default()
+        };
+        let err = client_config(&opts, &[]).expect_err("garbage file");
+        let TlsError::CaFile { path, why } = &err else {
+            panic!("CaFile expected: {err:?}")
+        };
+        assert_eq!(path, garbage.path());
+        assert!(why.contains("no PEM CERTIFICATE"), "{why}");
+        assert!(err.cause().contains(&garbage.path().display().to_string()));
+    }
+
+    #[test]
+    fn client_config_sets_alpn_and_disables_resumption() {
+        let cfg = client_config(
+            &TlsOptions::default(),
+            &[b"stun.turn", b"stun.nat-discovery"],
+        )
+        .expect("default config");
+        assert_eq!(
+            cfg.alpn_protocols,
+            [b"stun.turn".to_vec(), b"stun.nat-discovery".to_vec()]
+        );
+        let cfg = client_config(&TlsOptions::default(), &[]).expect("default config");
+        assert!(cfg.alpn_protocols.is_empty());
+    }
+
+    #[test]
+    fn server_name_prefers_tls_name_and_understands_ip_literals() {
+        let none = TlsOptions::default();
+        let cases: [(&TlsOptions, &str, &str); 4] = [
+            (&none, "turn.example.org", "turn.example.org"),
+            (&none, "198.18.0.1", "198.18.0.1"),
+            (&none, "[2001:db8::1]", "2001:db8::1"),
+            (&none, "2001:db8::1", "2001:db8::1"),
+        ];
+        for (opts, host, want) in cases {
+            let name = server_name(opts, host).expect(host);
+            assert_eq!(name_text(&name), want, "{host}");
+        }
+        assert!(matches!(
+            server_name(&none, "198.18.0.1"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        let named = TlsOptions {
+            server_name: Some("turn.example.org".to_owned()),
+            ..TlsOptions::default()
+        };
+        assert!(matches!(
+            server_name(&named, "198.18.0.1"),
+            Ok(ServerName::DnsName(_))
+        ));
+        let err = server_name(&none, "bad name!").expect_err("bad name");
+        assert!(matches!(&err, TlsError::BadName { name } if name == "bad name!"));
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        for (secs, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_795_050_123, "2026-11-19T01:02:03Z"),
+            (4_102_444_800, "2100-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(rfc3339(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn day_counts_round_down() {
+        for (secs, want) in [(0, 0), (86_399, 0), (86_400, 1), (-1, -1), (-86_401, -2)] {
+            assert_eq!(whole_days(secs), want, "{secs}");
+        }
+        assert_eq!(days_phrase(0, "ago"), "less than a day ago");
+        assert_eq!(days_phrase(1, "ago"), "1 day ago");
+        assert_eq!(days_phrase(3, "ago"), "3 days ago");
+    }
+
+    #[test]
+    fn alert_names_and_hints() {
+        for (debug, want) in [
+            ("ProtocolVersion", "protocol_version"),
+            ("HandshakeFailure", "handshake_failure"),
+            ("NoApplicationProtocol", "no_application_protocol"),
+            ("Unknown(200)", "Unknown(200)"),
+        ] {
+            assert_eq!(alert_name(debug), want);
+        }
+        let err = TlsError::Alert {
+            description: "protocol_version".to_owned(),
+        };
+        assert_eq!(
+            err.cause(),
+            "server sent TLS alert protocol_version: it may not support TLS 1.2+"
+        );
+    }
+
+    #[test]
+    fn problems_from_rustls_errors() {
+        let err = |ce| rustls::Error::InvalidCertificate(ce);
+        let t = |s| UnixTime::since_unix_epoch(Duration::from_secs(s));
+        let expired = CertificateError::ExpiredContext {
+            time: t(1_795_050_123 + 3 * 86_400 + 10),
+            not_after: t(1_795_050_123),
+        };
+        assert_eq!(
+            problem_from_error(&err(expired), &[], ""),
+            CertProblem::Expired {
+                days_ago: Some(3),
+                not_after: Some("2026-11-19T01:02:03Z".to_owned()),
+            }
+        );
+        assert_eq!(
+            problem_from_error(&err(CertificateError::NotValidForName), &[], "turn.test"),
+            CertProblem::NameMismatch {
+                expected: "turn.test".to_owned(),
+                presented: vec![]
+            }
+        );
+        assert_eq!(
+            problem_from_error(&err(CertificateError::Revoked), &[], ""),
+            CertProblem::Revoked
+        );
+        assert_eq!(
+            problem_from_error(&err(CertificateError::BadSignature), &[], ""),
+            CertProblem::BadSignature
+        );
+        assert!(matches!(
+            problem_from_error(&err(CertificateError::BadEncoding), &[], ""),
+            CertProblem::Other { .. }
+        ));
+        let expired = TlsError::Certificate {
+            problem: CertProblem::Expired {
+                days_ago: Some(3),
+                not_after: Some("2026-11-19T00:00:00Z".to_owned()),
+            },
+            chain: vec![],
+        };
+        assert!(expired
+            .cause()
+            .starts_with("certificate expired 3 days ago (not after 2026-11-19T00:00:00Z)"));
+    }
+}
