@@ -156,7 +156,7 @@ pub async fn gather(cfg: GatherConfig, events: mpsc::UnboundedSender<Event>, can
     let mut candidates = vec![];
     let mut errors = vec![];
     let mut summaries: Vec<Option<ServerSummary>> = vec![None; cfg.servers.len()];
-    let mut forward = |ev: Event, candidates: &mut Vec<Candidate>, errors: &mut Vec<Failure>| {
+    let forward = |ev: Event, candidates: &mut Vec<Candidate>, errors: &mut Vec<Failure>| {
         match &ev {
             Event::Candidate(c) => candidates.push(c.clone()),
             Event::Error(f) => errors.push(f.clone()),

@@ -6,6 +6,7 @@
 pub mod candidate;
 pub mod demo;
 pub mod failure;
+pub mod gather;
 pub mod ice_url;
 pub mod net;
 pub mod proto;

@@ -14,6 +14,7 @@
 
 mod certs;
 mod driver;
+pub mod run;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
