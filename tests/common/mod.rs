@@ -147,6 +147,11 @@ pub fn run(cmd: &mut Command) -> String {
 /// output. stdin is closed, `NO_COLOR=1` is set, and it is killed after
 /// [`ICEPROBE_TIMEOUT_SECS`] (exit status 124 then) so a hang cannot stall CI.
 pub fn iceprobe_in(ns: &Netns, args: &[&str]) -> Output {
+    iceprobe_in_env(ns, args, &[])
+}
+
+/// Like [`iceprobe_in`], with extra environment variables (secrets go here, not in argv).
+pub fn iceprobe_in_env(ns: &Netns, args: &[&str], env: &[(&str, &str)]) -> Output {
     let bin = env!("CARGO_BIN_EXE_iceprobe");
     let timeout = ICEPROBE_TIMEOUT_SECS.to_string();
     let head = ["timeout", "-k", "5", timeout.as_str(), bin];
@@ -155,11 +160,12 @@ pub fn iceprobe_in(ns: &Netns, args: &[&str]) -> Output {
         .map(OsStr::new)
         .chain(args.iter().map(OsStr::new))
         .collect();
-    ns.exec(argv)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn iceprobe in namespace")
+    let mut cmd = ns.exec(argv);
+    cmd.env("NO_COLOR", "1").stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("spawn iceprobe in namespace")
 }
 
 /// Whether a process with this PID exists and is not a zombie.
