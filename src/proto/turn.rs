@@ -362,12 +362,12 @@ impl TurnClient {
                 ),
             },
             TurnOp::CreatePermission => {
-                let peer = p.peer.unwrap_or_else(|| unreachable_peer());
+                let peer = p.peer.unwrap_or_else(unreachable_peer);
                 self.events
                     .push_back(TurnEvent::PermissionCreated { peer, rtt });
             }
             TurnOp::ChannelBind => {
-                let peer = p.peer.unwrap_or_else(|| unreachable_peer());
+                let peer = p.peer.unwrap_or_else(unreachable_peer);
                 let channel = p.channel.unwrap_or(0);
                 self.channels.insert(channel, peer);
                 self.events
