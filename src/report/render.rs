@@ -403,6 +403,8 @@ mod tests {
     use std::net::SocketAddr;
     use std::path::PathBuf;
 
+    use serde_json::Value;
+
     use super::*;
     use crate::failure::{explain_code, ErrorContext, Phase};
     use crate::ice_url::{Protocol, ServerUrl};
@@ -704,5 +706,229 @@ mod tests {
         let f = fixes(&r);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].1, vec![TURN_BAD.to_string(), "turn:198.18.0.3".into()]);
+    }
+
+    /// Validates `v` against the subset of JSON Schema 2020-12 the schema file uses. Any other
+    /// keyword fails the test, so the subset can never be skipped silently.
+    fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+        let obj = schema
+            .as_object()
+            .ok_or(format!("{at}: schema not an object"))?;
+        for (k, s) in obj {
+            match k.as_str() {
+                "$schema" | "$defs" | "title" | "description" => {}
+                "$ref" => {
+                    let name = s.as_str().unwrap().strip_prefix("#/$defs/").unwrap();
+                    validate(root, &root["$defs"][name], v, at)?;
+                }
+                "type" => {
+                    let types: Vec<&str> = match s {
+                        Value::String(t) => vec![t.as_str()],
+                        _ => s
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|t| t.as_str().unwrap())
+                            .collect(),
+                    };
+                    let ok = types.iter().any(|t| match *t {
+                        "object" => v.is_object(),
+                        "array" => v.is_array(),
+                        "string" => v.is_string(),
+                        "boolean" => v.is_boolean(),
+                        "null" => v.is_null(),
+                        "integer" => v.is_u64() || v.is_i64(),
+                        "number" => v.is_number(),
+                        t => panic!("type {t}"),
+                    });
+                    if !ok {
+                        return Err(format!("{at}: {v} is not {types:?}"));
+                    }
+                }
+                "const" if s != v => return Err(format!("{at}: {v} != const {s}")),
+                "const" => {}
+                "enum" if !s.as_array().unwrap().contains(v) => {
+                    return Err(format!("{at}: {v} not in {s}"))
+                }
+                "enum" => {}
+                "minimum" | "maximum" => {
+                    if let (Some(x), Some(b)) = (v.as_f64(), s.as_f64()) {
+                        if (k == "minimum" && x < b) || (k == "maximum" && x > b) {
+                            return Err(format!("{at}: {x} breaks {k} {b}"));
+                        }
+                    }
+                }
+                "properties" => {
+                    if let Some(o) = v.as_object() {
+                        for (name, sub) in s.as_object().unwrap() {
+                            if let Some(x) = o.get(name) {
+                                validate(root, sub, x, &format!("{at}/{name}"))?;
+                            }
+                        }
+                    }
+                }
+                "required" => {
+                    for name in s.as_array().unwrap() {
+                        if v.get(name.as_str().unwrap()).is_none() {
+                            return Err(format!("{at}: missing {name}"));
+                        }
+                    }
+                }
+                "additionalProperties" => {
+                    assert_eq!(s, &Value::Bool(false));
+                    let known = obj["properties"].as_object().unwrap();
+                    if let Some(extra) = v
+                        .as_object()
+                        .and_then(|o| o.keys().find(|k| !known.contains_key(*k)))
+                    {
+                        return Err(format!("{at}: unexpected field {extra}"));
+                    }
+                }
+                "items" => {
+                    for (i, x) in v.as_array().into_iter().flatten().enumerate() {
+                        validate(root, s, x, &format!("{at}/{i}"))?;
+                    }
+                }
+                "oneOf" => {
+                    let results: Vec<_> = s
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|sub| validate(root, sub, v, at))
+                        .collect();
+                    let n = results.iter().filter(|r| r.is_ok()).count();
+                    if n != 1 {
+                        return Err(format!("{at}: {n} oneOf branches match: {results:?}"));
+                    }
+                }
+                other => panic!("{at}: keyword {other} not supported by this test"),
+            }
+        }
+        Ok(())
+    }
+
+    fn schema() -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/schema/gather-v1.schema.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn output_matches_the_schema() {
+        let root = schema();
+        let report: Value =
+            serde_json::from_str(&render_all(Format::Json, &Style::default())).unwrap();
+        validate(&root, &root, &report, "").unwrap();
+        let event = serde_json::json!({ "$ref": "#/$defs/Event" });
+        for line in render_all(Format::Ndjson, &Style::default()).lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            validate(&root, &event, &v, "").unwrap();
+        }
+        // The validator is not vacuous.
+        let mut bad = report.clone();
+        bad["servers"][0]["relay"]["status"] = "no".into();
+        assert!(validate(&root, &root, &bad, "").is_err());
+        let mut bad = report;
+        bad["candidates"][0]["extra"] = 1.into();
+        assert!(validate(&root, &root, &bad, "").is_err());
+    }
+
+    #[test]
+    fn schema_enums_are_the_model_enums() {
+        // Exhaustive matches: a new variant fails to compile here until the schema is updated.
+        let phases = [
+            Phase::Dns,
+            Phase::Connect,
+            Phase::Tls,
+            Phase::Stun,
+            Phase::TurnAuth,
+            Phase::TurnAllocate,
+            Phase::Permission,
+            Phase::Channel,
+            Phase::Relay,
+            Phase::Release,
+            Phase::Timeout,
+        ];
+        for p in phases {
+            match p {
+                Phase::Dns
+                | Phase::Connect
+                | Phase::Tls
+                | Phase::Stun
+                | Phase::TurnAuth
+                | Phase::TurnAllocate
+                | Phase::Permission
+                | Phase::Channel
+                | Phase::Relay
+                | Phase::Release
+                | Phase::Timeout => {}
+            }
+        }
+        let kinds = [
+            CandidateType::Host,
+            CandidateType::Srflx,
+            CandidateType::Prflx,
+            CandidateType::Relay,
+        ];
+        for k in kinds {
+            match k {
+                CandidateType::Host
+                | CandidateType::Srflx
+                | CandidateType::Prflx
+                | CandidateType::Relay => {}
+            }
+        }
+        let protocols = [Protocol::Udp, Protocol::Tcp, Protocol::Tls];
+        for p in protocols {
+            match p {
+                Protocol::Udp | Protocol::Tcp | Protocol::Tls => {}
+            }
+        }
+        let root = schema();
+        let names = |def: &str| root["$defs"][def]["enum"].clone();
+        let words = |v: Vec<Value>| Value::Array(v);
+        assert_eq!(names("Phase"), words(phases.iter().map(json).collect()));
+        assert_eq!(
+            names("CandidateType"),
+            words(kinds.iter().map(json).collect())
+        );
+        assert_eq!(
+            names("Protocol"),
+            words(protocols.iter().map(json).collect())
+        );
+        let statuses: Vec<Value> = root["$defs"]["Expectation"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["properties"]["status"]["const"].clone())
+            .collect();
+        let model = [
+            Expectation::Ok { elapsed_ms: 1.0 },
+            Expectation::Failed {
+                phase: Phase::Dns,
+                cause: String::new(),
+            },
+            Expectation::NotChecked {
+                reason: String::new(),
+            },
+        ];
+        let model: Vec<Value> = model
+            .iter()
+            .map(|e| {
+                match e {
+                    Expectation::Ok { .. }
+                    | Expectation::Failed { .. }
+                    | Expectation::NotChecked { .. } => {}
+                }
+                serde_json::to_value(e).unwrap()["status"].clone()
+            })
+            .collect();
+        assert_eq!(statuses, model);
+    }
+
+    fn json<T: serde::Serialize>(x: &T) -> Value {
+        serde_json::to_value(x).unwrap()
     }
 }
