@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use comfy_table::{
     presets, Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table,
+    Width,
 };
 
 use crate::candidate::{Candidate, CandidateType};
@@ -287,36 +288,64 @@ fn released_cell(s: &ServerSummary, p: Painter) -> Cell {
     }
 }
 
+/// Width a table needs to show every cell on one line: content, one space of padding each side
+/// and a border between and around columns.
+fn natural_width(t: &Table) -> usize {
+    let content: usize = t
+        .column_max_content_widths()
+        .iter()
+        .map(|w| *w as usize)
+        .sum();
+    content + 3 * t.column_iter().count() + 1
+}
+
+/// The candidates table. When it does not fit the width, priority and foundation (which are in
+/// the JSON output) give way before anything wraps; then only the URL column wraps.
 fn candidates_table(report: &GatherReport, p: Painter) -> Table {
-    let mut t = p.table(&[
-        "type",
-        "transport",
-        "address",
-        "related",
-        "priority",
-        "foundation",
-        "url",
-        "at",
-    ]);
-    // Addresses and numbers must never wrap; only the URL column gives way to a narrow terminal.
-    for (i, col) in t.column_iter_mut().enumerate() {
-        if i != 6 {
-            col.set_constraint(ColumnConstraint::ContentWidth);
-        }
+    let full = candidates_table_with(report, p, true);
+    if natural_width(&full) <= usize::from(p.0.width) {
+        full
+    } else {
+        candidates_table_with(report, p, false)
     }
+}
+
+fn candidates_table_with(report: &GatherReport, p: Painter, ids: bool) -> Table {
+    let mut header = vec!["type", "transport", "address", "related"];
+    if ids {
+        header.extend(["priority", "foundation"]);
+    }
+    header.extend(["url", "at"]);
+    let url_col = header.len() - 2;
+    let mut t = p.table(&header);
     for c in &report.candidates {
-        t.add_row(vec![
+        let mut row = vec![
             p.cell(c.kind.as_str()),
             p.cell(&transport(c)),
             p.cell(&addr(c.address, c.port)),
             p.cell(&related(c).unwrap_or_default()),
-            p.cell(&c.priority.to_string())
-                .set_alignment(CellAlignment::Right),
-            p.cell(&c.foundation),
-            p.cell(c.url.as_deref().unwrap_or_default()),
+        ];
+        if ids {
+            row.push(
+                p.cell(&c.priority.to_string())
+                    .set_alignment(CellAlignment::Right),
+            );
+            row.push(p.cell(&c.foundation));
+        }
+        row.push(p.cell(c.url.as_deref().unwrap_or_default()));
+        row.push(
             p.cell(&ms(c.elapsed_ms))
                 .set_alignment(CellAlignment::Right),
-        ]);
+        );
+        t.add_row(row);
+    }
+    // Addresses and numbers never wrap; the URL column wraps but keeps a readable width.
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_constraint(if i == url_col {
+            ColumnConstraint::LowerBoundary(Width::Fixed(24))
+        } else {
+            ColumnConstraint::ContentWidth
+        });
     }
     t
 }
@@ -926,6 +955,23 @@ mod tests {
             })
             .collect();
         assert_eq!(statuses, model);
+    }
+
+    #[test]
+    fn narrow_terminal_drops_ids_before_wrapping_addresses() {
+        let style = Style {
+            color: false,
+            width: 100,
+        };
+        let got = render_all(Format::Table, &style);
+        let table: Vec<&str> = got
+            .lines()
+            .skip_while(|l| *l != "candidates")
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert!(!table[2].contains("foundation"), "{}", table.join("\n"));
+        assert!(table.iter().all(|l| l.len() <= 100), "{}", table.join("\n"));
+        assert!(got.contains("| 198.18.0.254:40000 |"), "{got}");
     }
 
     fn json<T: serde::Serialize>(x: &T) -> Value {
