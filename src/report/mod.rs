@@ -2,4 +2,5 @@
 //! the NDJSON stream uses one envelope `{"type": ..., "data": ...}` per line.
 
 pub mod model;
+pub mod render;
 pub use model::*;
