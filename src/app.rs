@@ -30,7 +30,13 @@ pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style
     }
 }
 
-async fn run_gather(a: &GatherArgs, out: &mut dyn Write, err: &mut dyn Write, style: Style, cancel: watch::Receiver<bool>) -> i32 {
+async fn run_gather(
+    a: &GatherArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    style: Style,
+    cancel: watch::Receiver<bool>,
+) -> i32 {
     let cfg = match gather_config(a).await {
         Ok(c) => c,
         Err(e) => {
@@ -43,14 +49,21 @@ async fn run_gather(a: &GatherArgs, out: &mut dyn Write, err: &mut dyn Write, st
 
 /// Run a gather and stream its events to the renderer. Rendering stops quietly on a broken pipe
 /// (e.g. `| head`), but the probes still finish and release their allocations.
-pub async fn gather_and_render(cfg: GatherConfig, output: &OutputArgs, out: &mut dyn Write, style: Style, cancel: watch::Receiver<bool>) -> i32 {
+pub async fn gather_and_render(
+    cfg: GatherConfig,
+    output: &OutputArgs,
+    out: &mut dyn Write,
+    style: Style,
+    cancel: watch::Receiver<bool>,
+) -> i32 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let interrupted = cancel.clone();
     let task = tokio::spawn(gather(cfg, tx, cancel));
     let mut writable = true;
     while let Some(ev) = rx.recv().await {
         if writable {
-            if let Err(e) = render_event(output.format, &ev, out, &style).and_then(|_| out.flush()) {
+            if let Err(e) = render_event(output.format, &ev, out, &style).and_then(|_| out.flush())
+            {
                 writable = false;
                 if e.kind() != io::ErrorKind::BrokenPipe {
                     return 1;
@@ -68,7 +81,13 @@ pub async fn gather_and_render(cfg: GatherConfig, output: &OutputArgs, out: &mut
     code
 }
 
-async fn run_demo(a: &DemoArgs, out: &mut dyn Write, err: &mut dyn Write, style: Style, cancel: watch::Receiver<bool>) -> i32 {
+async fn run_demo(
+    a: &DemoArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    style: Style,
+    cancel: watch::Receiver<bool>,
+) -> i32 {
     match crate::demo::run::demo_gather(a.timeout).await {
         Ok((server, cfg, _ca)) => {
             if a.output.format == Format::Table {

@@ -14,7 +14,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::candidate::{Candidate, CandidateType};
-use crate::failure::{explain_code, explain_connect, explain_silence, ErrorContext, Failure, Phase};
+use crate::failure::{
+    explain_code, explain_connect, explain_silence, ErrorContext, Failure, Phase,
+};
 use crate::ice_url::{Protocol, Scheme, ServerUrl};
 use crate::net::dns::{self, Families};
 use crate::net::driver::{drive, Link, Stop};
@@ -67,7 +69,15 @@ impl Ctx {
         self.t0.elapsed().as_secs_f64() * 1000.0
     }
 
-    fn fail(&self, url: &ServerUrl, addr: Option<SocketAddr>, phase: Phase, code: Option<u16>, reason: Option<String>, cause: String) -> Expectation {
+    fn fail(
+        &self,
+        url: &ServerUrl,
+        addr: Option<SocketAddr>,
+        phase: Phase,
+        code: Option<u16>,
+        reason: Option<String>,
+        cause: String,
+    ) -> Expectation {
         let f = Failure {
             url: url.to_string(),
             address: addr.map(|a| a.to_string()),
@@ -99,7 +109,11 @@ impl Sockets {
 
 /// Run a gather. Events stream out of `events` as they happen; the final report is returned
 /// (and also sent as the `summary` event).
-pub async fn gather(cfg: GatherConfig, events: mpsc::UnboundedSender<Event>, cancel: watch::Receiver<bool>) -> GatherReport {
+pub async fn gather(
+    cfg: GatherConfig,
+    events: mpsc::UnboundedSender<Event>,
+    cancel: watch::Receiver<bool>,
+) -> GatherReport {
     let t0 = Instant::now();
     let deadline = t0 + cfg.timeout;
     let run = RunInfo {
@@ -123,7 +137,10 @@ pub async fn gather(cfg: GatherConfig, events: mpsc::UnboundedSender<Event>, can
         cancel: cancel.clone(),
         rto: cfg.rto,
         tls: cfg.tls.clone(),
-        err_ctx: ErrorContext { rest_credentials: cfg.rest_credentials, alternate_server: None },
+        err_ctx: ErrorContext {
+            rest_credentials: cfg.rest_credentials,
+            alternate_server: None,
+        },
         grace: (cfg.timeout / 20).clamp(Duration::from_millis(50), Duration::from_millis(300)),
     };
 
@@ -133,8 +150,16 @@ pub async fn gather(cfg: GatherConfig, events: mpsc::UnboundedSender<Event>, can
         Some((Arc::new(mux), port))
     };
     let sockets = Sockets {
-        v4: if cfg.families.v4 { bind(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).await } else { None },
-        v6: if cfg.families.v6 { bind(IpAddr::V6(Ipv6Addr::UNSPECIFIED)).await } else { None },
+        v4: if cfg.families.v4 {
+            bind(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).await
+        } else {
+            None
+        },
+        v6: if cfg.families.v6 {
+            bind(IpAddr::V6(Ipv6Addr::UNSPECIFIED)).await
+        } else {
+            None
+        },
     };
 
     if !cfg.relay_only {
@@ -145,10 +170,18 @@ pub async fn gather(cfg: GatherConfig, events: mpsc::UnboundedSender<Event>, can
     for (i, server) in cfg.servers.iter().enumerate() {
         let ctx = ctx.clone();
         let server = server.clone();
-        let sockets = Sockets { v4: sockets.v4.clone(), v6: sockets.v6.clone() };
+        let sockets = Sockets {
+            v4: sockets.v4.clone(),
+            v6: sockets.v6.clone(),
+        };
         let families = cfg.families;
         let relay_only = cfg.relay_only;
-        tasks.spawn(async move { (i, probe_server(ctx, server, sockets, families, relay_only).await) });
+        tasks.spawn(async move {
+            (
+                i,
+                probe_server(ctx, server, sockets, families, relay_only).await,
+            )
+        });
     }
     drop(tx);
 
@@ -184,8 +217,12 @@ pub async fn gather(cfg: GatherConfig, events: mpsc::UnboundedSender<Event>, can
         .map(|(s, srv)| {
             s.unwrap_or_else(|| ServerSummary {
                 url: srv.url.to_string(),
-                srflx: Expectation::NotChecked { reason: "probe task failed".into() },
-                relay: Expectation::NotChecked { reason: "probe task failed".into() },
+                srflx: Expectation::NotChecked {
+                    reason: "probe task failed".into(),
+                },
+                relay: Expectation::NotChecked {
+                    reason: "probe task failed".into(),
+                },
                 released: None,
             })
         })
@@ -208,34 +245,76 @@ pub async fn gather(cfg: GatherConfig, events: mpsc::UnboundedSender<Event>, can
 }
 
 fn emit_hosts(ctx: &Ctx, filter: &HostFilter, sockets: &Sockets) {
-    let Ok(addrs) = ifaces::local_addresses(filter) else { return };
+    let Ok(addrs) = ifaces::local_addresses(filter) else {
+        return;
+    };
     for a in addrs {
-        let Some((_, port)) = sockets.for_ip(a.ip) else { continue };
-        let c = Candidate::new(CandidateType::Host, SocketAddr::new(a.ip, *port), None, a.ip, None, None, a.index, ctx.ms());
+        let Some((_, port)) = sockets.for_ip(a.ip) else {
+            continue;
+        };
+        let c = Candidate::new(
+            CandidateType::Host,
+            SocketAddr::new(a.ip, *port),
+            None,
+            a.ip,
+            None,
+            None,
+            a.index,
+            ctx.ms(),
+        );
         let _ = ctx.events.send(Event::Candidate(c));
     }
 }
 
 /// The base IP the OS would use to reach `server` (a connected UDP socket's local address).
 async fn route_source(server: SocketAddr) -> Option<IpAddr> {
-    let any: SocketAddr = if server.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+    let any: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
     let s = tokio::net::UdpSocket::bind(any).await.ok()?;
     s.connect(server).await.ok()?;
     s.local_addr().ok().map(|a| a.ip())
 }
 
-async fn probe_server(ctx: Ctx, server: IceServer, sockets: Sockets, families: Families, relay_only: bool) -> ServerSummary {
+async fn probe_server(
+    ctx: Ctx,
+    server: IceServer,
+    sockets: Sockets,
+    families: Families,
+    relay_only: bool,
+) -> ServerSummary {
     let url = server.url.clone();
-    let nc = |r: &str| Expectation::NotChecked { reason: r.to_string() };
-    let mut summary = ServerSummary { url: url.to_string(), srflx: nc(""), relay: nc(""), released: None };
+    let nc = |r: &str| Expectation::NotChecked {
+        reason: r.to_string(),
+    };
+    let mut summary = ServerSummary {
+        url: url.to_string(),
+        srflx: nc(""),
+        relay: nc(""),
+        released: None,
+    };
 
     let addrs = match dns::resolve(&url, families, ctx.deadline.into()).await {
         Ok(a) => a,
         Err(e) => {
-            let phase = if matches!(e, dns::DnsError::Timeout { .. }) { Phase::Timeout } else { Phase::Dns };
+            let phase = if matches!(e, dns::DnsError::Timeout { .. }) {
+                Phase::Timeout
+            } else {
+                Phase::Dns
+            };
             let failed = ctx.fail(&url, None, phase, None, Some(e.to_string()), e.to_string());
-            summary.srflx = if wants_srflx(&url, relay_only).is_ok() { failed.clone() } else { summary.srflx };
-            summary.relay = if url.is_turn() { failed } else { nc("stun: URLs give no relay") };
+            summary.srflx = if wants_srflx(&url, relay_only).is_ok() {
+                failed.clone()
+            } else {
+                summary.srflx
+            };
+            summary.relay = if url.is_turn() {
+                failed
+            } else {
+                nc("stun: URLs give no relay")
+            };
             if let Err(r) = wants_srflx(&url, relay_only) {
                 summary.srflx = nc(r);
             }
@@ -273,16 +352,28 @@ fn wants_srflx(url: &ServerUrl, relay_only: bool) -> Result<(), &'static str> {
     match (url.scheme, url.protocol()) {
         (Scheme::Stun | Scheme::Stuns, _) => Ok(()),
         (Scheme::Turn, Protocol::Udp) => Ok(()),
-        _ => Err("only UDP TURN servers double as STUN servers, as in browsers"),
+        _ => Err("browsers use only UDP TURN servers for srflx"),
     }
 }
 
-async fn srflx_probe(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr, sockets: &Sockets) -> Expectation {
+async fn srflx_probe(
+    ctx: &Ctx,
+    url: &ServerUrl,
+    addr: SocketAddr,
+    sockets: &Sockets,
+) -> Expectation {
     let proto = url.protocol();
     let (mut link, base_ip, base_port) = match proto {
         Protocol::Udp => {
             let Some((mux, port)) = sockets.for_ip(addr.ip()) else {
-                return ctx.fail(url, Some(addr), Phase::Connect, None, None, "no local UDP socket of the server's address family".into());
+                return ctx.fail(
+                    url,
+                    Some(addr),
+                    Phase::Connect,
+                    None,
+                    None,
+                    "no local UDP socket of the server's address family".into(),
+                );
             };
             let base = route_source(addr).await.unwrap_or(addr.ip());
             (Link::Udp(mux.link(addr)), base, *port)
@@ -295,10 +386,16 @@ async fn srflx_probe(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr, sockets: &Soc
     let mut binding = Binding::new(Instant::now(), ctx.rto, proto.is_stream());
     let mut outcome = None;
     let mut cancel = ctx.cancel.clone();
-    let stop = drive(&mut link, &mut binding, ctx.deadline, &mut cancel, |_, o, _| {
-        outcome = Some(o);
-        true
-    })
+    let stop = drive(
+        &mut link,
+        &mut binding,
+        ctx.deadline,
+        &mut cancel,
+        |_, o, _| {
+            outcome = Some(o);
+            true
+        },
+    )
     .await;
     link.close().await;
     match (outcome, stop) {
@@ -322,7 +419,14 @@ async fn srflx_probe(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr, sockets: &Soc
         }
         (Some(BindingOutcome::Error(e)), _) => {
             let cause = explain_code(Phase::Stun, e.code, &ctx.err_ctx);
-            ctx.fail(url, Some(addr), Phase::Stun, Some(e.code), Some(e.reason), cause)
+            ctx.fail(
+                url,
+                Some(addr),
+                Phase::Stun,
+                Some(e.code),
+                Some(e.reason),
+                cause,
+            )
         }
         (Some(BindingOutcome::NoMappedAddress), _) => ctx.fail(
             url,
@@ -330,31 +434,87 @@ async fn srflx_probe(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr, sockets: &Soc
             Phase::Stun,
             None,
             Some("success without XOR-MAPPED-ADDRESS".into()),
-            "the server answered Binding without a mapped address: not a working STUN server".into(),
+            "the server answered Binding without a mapped address: not a working STUN server"
+                .into(),
         ),
-        (Some(BindingOutcome::Timeout { sends }), _) => {
-            ctx.fail(url, Some(addr), Phase::Timeout, None, None, explain_silence(proto, addr.port(), Some(sends)))
-        }
+        (Some(BindingOutcome::Timeout { sends }), _) => ctx.fail(
+            url,
+            Some(addr),
+            Phase::Timeout,
+            None,
+            None,
+            explain_silence(proto, addr.port(), Some(sends)),
+        ),
         (None, stop) => stop_failure(ctx, url, addr, proto, Phase::Stun, stop),
     }
 }
 
-fn stop_failure(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr, proto: Protocol, phase: Phase, stop: Stop) -> Expectation {
+fn stop_failure(
+    ctx: &Ctx,
+    url: &ServerUrl,
+    addr: SocketAddr,
+    proto: Protocol,
+    phase: Phase,
+    stop: Stop,
+) -> Expectation {
     match stop {
-        Stop::Cancelled => ctx.fail(url, Some(addr), phase, None, Some("cancelled".into()), "interrupted (Ctrl-C) before the server answered".into()),
-        Stop::Deadline | Stop::Done => ctx.fail(url, Some(addr), Phase::Timeout, None, None, explain_silence(proto, addr.port(), None)),
-        Stop::Closed => ctx.fail(url, Some(addr), phase, None, Some("connection closed".into()), "the server closed the connection without answering".into()),
-        Stop::Io(e) => ctx.fail(url, Some(addr), phase, None, Some(e.to_string()), format!("network error talking to the server: {e}")),
+        Stop::Cancelled => ctx.fail(
+            url,
+            Some(addr),
+            phase,
+            None,
+            Some("cancelled".into()),
+            "interrupted (Ctrl-C) before the server answered".into(),
+        ),
+        Stop::Deadline | Stop::Done => ctx.fail(
+            url,
+            Some(addr),
+            Phase::Timeout,
+            None,
+            None,
+            explain_silence(proto, addr.port(), None),
+        ),
+        Stop::Closed => ctx.fail(
+            url,
+            Some(addr),
+            phase,
+            None,
+            Some("connection closed".into()),
+            "the server closed the connection without answering".into(),
+        ),
+        Stop::Io(e) => ctx.fail(
+            url,
+            Some(addr),
+            phase,
+            None,
+            Some(e.to_string()),
+            format!("network error talking to the server: {e}"),
+        ),
     }
 }
 
 /// Open TCP (and TLS) to the server, reporting connect/TLS failures as error events.
-async fn open_stream(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr) -> Result<(Link, SocketAddr), Expectation> {
+async fn open_stream(
+    ctx: &Ctx,
+    url: &ServerUrl,
+    addr: SocketAddr,
+) -> Result<(Link, SocketAddr), Expectation> {
     let tcp = match stream::connect(addr, ctx.deadline.into()).await {
         Ok(s) => s,
         Err(e) => {
-            let phase = if e.kind() == std::io::ErrorKind::TimedOut { Phase::Timeout } else { Phase::Connect };
-            return Err(ctx.fail(url, Some(addr), phase, None, Some(e.to_string()), explain_connect(e.kind(), addr.port())));
+            let phase = if e.kind() == std::io::ErrorKind::TimedOut {
+                Phase::Timeout
+            } else {
+                Phase::Connect
+            };
+            return Err(ctx.fail(
+                url,
+                Some(addr),
+                phase,
+                None,
+                Some(e.to_string()),
+                explain_connect(e.kind(), addr.port()),
+            ));
         }
     };
     let local = tcp.local_addr().unwrap_or(addr);
@@ -363,29 +523,69 @@ async fn open_stream(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr) -> Result<(Li
     }
     let config = match tls::client_config(&ctx.tls, &[]) {
         Ok(c) => c,
-        Err(e) => return Err(ctx.fail(url, Some(addr), Phase::Tls, None, Some(e.to_string()), e.cause())),
+        Err(e) => {
+            return Err(ctx.fail(
+                url,
+                Some(addr),
+                Phase::Tls,
+                None,
+                Some(e.to_string()),
+                e.cause(),
+            ))
+        }
     };
-    let name = match tls::server_name(&ctx.tls, &url.host.to_string().trim_matches(|c| c == '[' || c == ']').to_string()) {
+    let name = match tls::server_name(
+        &ctx.tls,
+        url.host.to_string().trim_matches(|c| c == '[' || c == ']'),
+    ) {
         Ok(n) => n,
-        Err(e) => return Err(ctx.fail(url, Some(addr), Phase::Tls, None, Some(e.to_string()), e.cause())),
+        Err(e) => {
+            return Err(ctx.fail(
+                url,
+                Some(addr),
+                Phase::Tls,
+                None,
+                Some(e.to_string()),
+                e.cause(),
+            ))
+        }
     };
     match tls::handshake(tcp, config, name, ctx.deadline.into()).await {
         Ok((s, _info)) => Ok((Link::Stream(StreamLink::new(Box::new(s), addr)), local)),
         Err(e) => {
-            let phase = if matches!(e, tls::TlsError::Timeout) { Phase::Timeout } else { Phase::Tls };
+            let phase = if matches!(e, tls::TlsError::Timeout) {
+                Phase::Timeout
+            } else {
+                Phase::Tls
+            };
             Err(ctx.fail(url, Some(addr), phase, None, Some(e.to_string()), e.cause()))
         }
     }
 }
 
-async fn relay_probe(ctx: &Ctx, server: &IceServer, addr: SocketAddr, sockets: &Sockets) -> (Expectation, Option<bool>) {
+async fn relay_probe(
+    ctx: &Ctx,
+    server: &IceServer,
+    addr: SocketAddr,
+    sockets: &Sockets,
+) -> (Expectation, Option<bool>) {
     let url = &server.url;
     let proto = url.protocol();
     let mut link = match proto {
         Protocol::Udp => match sockets.for_ip(addr.ip()) {
             Some((mux, _)) => Link::Udp(mux.link(addr)),
             None => {
-                return (ctx.fail(url, Some(addr), Phase::Connect, None, None, "no local UDP socket of the server's address family".into()), None)
+                return (
+                    ctx.fail(
+                        url,
+                        Some(addr),
+                        Phase::Connect,
+                        None,
+                        None,
+                        "no local UDP socket of the server's address family".into(),
+                    ),
+                    None,
+                )
             }
         },
         _ => match open_stream(ctx, url, addr).await {
@@ -402,43 +602,85 @@ async fn relay_probe(ctx: &Ctx, server: &IceServer, addr: SocketAddr, sockets: &
     });
     let mut client = match client {
         Ok(c) => c,
-        Err(e) => return (ctx.fail(url, Some(addr), Phase::TurnAllocate, None, Some(e.clone()), format!("internal error: {e}")), None),
+        Err(e) => {
+            return (
+                ctx.fail(
+                    url,
+                    Some(addr),
+                    Phase::TurnAllocate,
+                    None,
+                    Some(e.clone()),
+                    format!("internal error: {e}"),
+                ),
+                None,
+            )
+        }
     };
     client.allocate(Instant::now());
     let mut result: Option<Expectation> = None;
     let mut relayed_addr = None;
     let mut cancel = ctx.cancel.clone();
-    let stop = drive(&mut link, &mut client, ctx.deadline, &mut cancel, |_, ev, _| match ev {
-        TurnEvent::Allocated { relayed, mapped, .. } => {
-            let base = mapped.unwrap_or(relayed);
-            let c = Candidate::new(CandidateType::Relay, relayed, mapped, base.ip(), Some(proto), Some((url, addr.ip())), 0, ctx.ms());
-            result = Some(Expectation::Ok { elapsed_ms: c.elapsed_ms });
-            relayed_addr = Some(relayed);
-            let _ = ctx.events.send(Event::Candidate(c));
-            true
-        }
-        TurnEvent::Failed { op, failure } => {
-            result = Some(turn_failure(ctx, url, addr, proto, op, failure));
-            true
-        }
-        _ => false,
-    })
+    let stop = drive(
+        &mut link,
+        &mut client,
+        ctx.deadline,
+        &mut cancel,
+        |_, ev, _| match ev {
+            TurnEvent::Allocated {
+                relayed, mapped, ..
+            } => {
+                let base = mapped.unwrap_or(relayed);
+                let c = Candidate::new(
+                    CandidateType::Relay,
+                    relayed,
+                    mapped,
+                    base.ip(),
+                    Some(proto),
+                    Some((url, addr.ip())),
+                    0,
+                    ctx.ms(),
+                );
+                result = Some(Expectation::Ok {
+                    elapsed_ms: c.elapsed_ms,
+                });
+                relayed_addr = Some(relayed);
+                let _ = ctx.events.send(Event::Candidate(c));
+                true
+            }
+            TurnEvent::Failed { op, failure } => {
+                result = Some(turn_failure(ctx, url, addr, proto, op, failure));
+                true
+            }
+            _ => false,
+        },
+    )
     .await;
-    let result = result.unwrap_or_else(|| stop_failure(ctx, url, addr, proto, Phase::TurnAllocate, stop));
+    let result =
+        result.unwrap_or_else(|| stop_failure(ctx, url, addr, proto, Phase::TurnAllocate, stop));
     let released = release(ctx, &mut link, &mut client, url, relayed_addr).await;
     link.close().await;
     (result, released)
 }
 
 /// Release the allocation if one may exist; within the deadline, or a short grace after it.
-async fn release(ctx: &Ctx, link: &mut Link, client: &mut TurnClient, url: &ServerUrl, relayed: Option<SocketAddr>) -> Option<bool> {
+async fn release(
+    ctx: &Ctx,
+    link: &mut Link,
+    client: &mut TurnClient,
+    url: &ServerUrl,
+    relayed: Option<SocketAddr>,
+) -> Option<bool> {
     client.abandon();
     while client.poll_event().is_some() {}
     client.release(Instant::now());
     if !client.is_busy() {
         return relayed.map(|_| false);
     }
-    let deadline = ctx.deadline.max(Instant::now()).min(Instant::now() + Duration::from_secs(2)).max(Instant::now() + ctx.grace);
+    let deadline = ctx
+        .deadline
+        .max(Instant::now())
+        .min(Instant::now() + Duration::from_secs(2))
+        .max(Instant::now() + ctx.grace);
     // Ctrl-C must not stop the release itself.
     let (_keep, mut never) = watch::channel(false);
     let mut released = false;
@@ -453,13 +695,24 @@ async fn release(ctx: &Ctx, link: &mut Link, client: &mut TurnClient, url: &Serv
     .await;
     if released {
         if let Some(r) = relayed {
-            let _ = ctx.events.send(Event::Released(Released { url: url.to_string(), relayed: r.to_string(), elapsed_ms: ctx.ms() }));
+            let _ = ctx.events.send(Event::Released(Released {
+                url: url.to_string(),
+                relayed: r.to_string(),
+                elapsed_ms: ctx.ms(),
+            }));
         }
     }
     Some(released)
 }
 
-fn turn_failure(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr, proto: Protocol, op: TurnOp, failure: TurnFailure) -> Expectation {
+fn turn_failure(
+    ctx: &Ctx,
+    url: &ServerUrl,
+    addr: SocketAddr,
+    proto: Protocol,
+    op: TurnOp,
+    failure: TurnFailure,
+) -> Expectation {
     let phase = match op {
         TurnOp::Allocate => Phase::TurnAllocate,
         TurnOp::CreatePermission => Phase::Permission,
@@ -501,7 +754,11 @@ mod tests {
         ];
         for (u, relay_only, want) in cases {
             let url: ServerUrl = u.parse().unwrap();
-            assert_eq!(wants_srflx(&url, *relay_only).is_ok(), *want, "{u} relay_only={relay_only}");
+            assert_eq!(
+                wants_srflx(&url, *relay_only).is_ok(),
+                *want,
+                "{u} relay_only={relay_only}"
+            );
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Data flows `cli → config → plan → net driver ⇄ proto (sans-IO) → events → report → renderers`;
 //! see `STYLE.md` in the shared folder and `CONTRIBUTING.md`.
 
+pub mod app;
 pub mod candidate;
+pub mod cli;
 pub mod demo;
 pub mod failure;
 pub mod gather;

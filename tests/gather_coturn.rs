@@ -6,7 +6,7 @@ mod common;
 use std::process::Output;
 use std::time::Instant;
 
-use common::{Coturn, LeafKind, Testbed, TestPki, CLIENT_PUBLIC_IP, SERVER_IP};
+use common::{Coturn, LeafKind, TestPki, Testbed, CLIENT_PUBLIC_IP, SERVER_IP};
 use iceprobe::candidate::CandidateType;
 use iceprobe::failure::Phase;
 use iceprobe::ice_url::Protocol;
@@ -18,13 +18,19 @@ const PASS: &str = "correct-horse-battery";
 fn report(out: &Output) -> GatherReport {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("stdout is not a gather report ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "stdout is not a gather report ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
 fn assert_no_secret(out: &Output, secret: &str) {
     for (name, s) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        assert!(!String::from_utf8_lossy(s).contains(secret), "{name} leaks the credential");
+        assert!(
+            !String::from_utf8_lossy(s).contains(secret),
+            "{name} leaks the credential"
+        );
     }
 }
 
@@ -37,7 +43,11 @@ fn secret_file(dir: &std::path::Path, secret: &str) -> String {
 
 fn tls_coturn(tb: &Testbed, pki: &TestPki, kind: LeafKind) -> Coturn {
     let leaf = pki.leaf("turn", &[&SERVER_IP.to_string(), "turn.test"], kind);
-    Coturn::builder(&tb.srv).listen(SERVER_IP).user(USER, PASS).tls(&leaf.cert, &leaf.key).start()
+    Coturn::builder(&tb.srv)
+        .listen(SERVER_IP)
+        .user(USER, PASS)
+        .tls(&leaf.cert, &leaf.key)
+        .start()
 }
 
 #[test]
@@ -57,30 +67,84 @@ fn udp_tcp_tls_relays_with_correct_protocols() {
         format!("turn:{s}?transport=tcp"),
         format!("turns:{s}"),
     ];
-    let mut args: Vec<&str> = vec!["gather", "--format", "json", "-u", USER, "--credential-file", &cred, "--ca", &ca];
+    let mut args: Vec<&str> = vec![
+        "gather",
+        "--format",
+        "json",
+        "-u",
+        USER,
+        "--credential-file",
+        &cred,
+        "--ca",
+        &ca,
+    ];
     args.extend(urls.iter().map(String::as_str));
     let out = common::iceprobe_in(&tb.cli, &args);
     assert_no_secret(&out, PASS);
     let r = report(&out);
-    assert_eq!(out.status.code(), Some(0), "{:#?}\n{}", r.errors, coturn.log());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:#?}\n{}",
+        r.errors,
+        coturn.log()
+    );
     assert!(r.verdict.ok);
 
-    let host: Vec<_> = r.candidates.iter().filter(|c| c.kind == CandidateType::Host).collect();
-    assert!(host.iter().any(|c| c.address == std::net::IpAddr::V4(CLIENT_PUBLIC_IP)), "{host:?}");
-    let srflx: Vec<_> = r.candidates.iter().filter(|c| c.kind == CandidateType::Srflx).collect();
-    assert_eq!(srflx.len(), 2, "stun: and UDP turn: each give srflx: {srflx:?}");
+    let host: Vec<_> = r
+        .candidates
+        .iter()
+        .filter(|c| c.kind == CandidateType::Host)
+        .collect();
+    assert!(
+        host.iter()
+            .any(|c| c.address == std::net::IpAddr::V4(CLIENT_PUBLIC_IP)),
+        "{host:?}"
+    );
+    let srflx: Vec<_> = r
+        .candidates
+        .iter()
+        .filter(|c| c.kind == CandidateType::Srflx)
+        .collect();
+    assert_eq!(
+        srflx.len(),
+        2,
+        "stun: and UDP turn: each give srflx: {srflx:?}"
+    );
     for c in &srflx {
         // No NAT: the server sees our own address; raddr is the base.
         assert_eq!(c.address, std::net::IpAddr::V4(CLIENT_PUBLIC_IP));
-        assert_eq!(c.related_address, Some(std::net::IpAddr::V4(CLIENT_PUBLIC_IP)));
+        assert_eq!(
+            c.related_address,
+            Some(std::net::IpAddr::V4(CLIENT_PUBLIC_IP))
+        );
     }
-    let mut relays: Vec<_> = r.candidates.iter().filter(|c| c.kind == CandidateType::Relay).collect();
+    let mut relays: Vec<_> = r
+        .candidates
+        .iter()
+        .filter(|c| c.kind == CandidateType::Relay)
+        .collect();
     relays.sort_by_key(|c| c.relay_protocol);
     let protos: Vec<_> = relays.iter().map(|c| c.relay_protocol).collect();
-    assert_eq!(protos, vec![Some(Protocol::Udp), Some(Protocol::Tcp), Some(Protocol::Tls)]);
+    assert_eq!(
+        protos,
+        vec![
+            Some(Protocol::Udp),
+            Some(Protocol::Tcp),
+            Some(Protocol::Tls)
+        ]
+    );
     for (c, url) in relays.iter().zip(&urls[1..]) {
-        assert_eq!(c.address, std::net::IpAddr::V4(SERVER_IP), "relay on the server's relay IP");
-        assert_eq!(c.url.as_deref(), Some(url.as_str()), "attributed to its URL");
+        assert_eq!(
+            c.address,
+            std::net::IpAddr::V4(SERVER_IP),
+            "relay on the server's relay IP"
+        );
+        assert_eq!(
+            c.url.as_deref(),
+            Some(url.as_str()),
+            "attributed to its URL"
+        );
         assert!((49160..=49200).contains(&c.port), "{c:?}");
         assert!(c.elapsed_ms > 0.0 && c.elapsed_ms < r.duration_ms);
     }
@@ -98,7 +162,10 @@ fn wrong_password_gives_401_event_and_exit_1() {
         return;
     }
     let tb = Testbed::public();
-    let _coturn = Coturn::builder(&tb.srv).listen(SERVER_IP).user(USER, PASS).start();
+    let _coturn = Coturn::builder(&tb.srv)
+        .listen(SERVER_IP)
+        .user(USER, PASS)
+        .start();
     let url = format!("turn:{SERVER_IP}");
     let out = common::iceprobe_in_env(
         &tb.cli,
@@ -121,7 +188,11 @@ fn wrong_password_gives_401_event_and_exit_1() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].phase, Phase::TurnAuth);
     assert_eq!(errors[0].code, Some(401));
-    assert!(errors[0].cause.contains("wrong TURN credentials"), "{}", errors[0].cause);
+    assert!(
+        errors[0].cause.contains("wrong TURN credentials"),
+        "{}",
+        errors[0].cause
+    );
     assert!(matches!(events.last(), Some(Event::Summary(_))));
 }
 
@@ -131,11 +202,22 @@ fn rest_secret_credentials_work_and_wrong_secret_is_explained() {
         return;
     }
     let tb = Testbed::public();
-    let _coturn = Coturn::builder(&tb.srv).listen(SERVER_IP).auth_secret("rest-shared-secret").start();
+    let _coturn = Coturn::builder(&tb.srv)
+        .listen(SERVER_IP)
+        .auth_secret("rest-shared-secret")
+        .start();
     let url = format!("turn:{SERVER_IP}?transport=tcp");
     let ok = common::iceprobe_in_env(
         &tb.cli,
-        &["gather", "--format", "json", "--relay-only", "-u", "bob", &url],
+        &[
+            "gather",
+            "--format",
+            "json",
+            "--relay-only",
+            "-u",
+            "bob",
+            &url,
+        ],
         &[("ICEPROBE_TURN_SECRET", "rest-shared-secret")],
     );
     assert_no_secret(&ok, "rest-shared-secret");
@@ -152,7 +234,11 @@ fn rest_secret_credentials_work_and_wrong_secret_is_explained() {
     let r = report(&bad);
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(r.errors[0].code, Some(401));
-    assert!(r.errors[0].cause.contains("REST credential"), "{}", r.errors[0].cause);
+    assert!(
+        r.errors[0].cause.contains("REST credential"),
+        "{}",
+        r.errors[0].cause
+    );
 }
 
 #[test]
@@ -164,7 +250,20 @@ fn silent_port_times_out_within_the_deadline() {
     // Nothing listens on 3999: UDP goes unanswered (ICMP is not a reply to STUN).
     let url = format!("turn:{SERVER_IP}:3999?transport=udp");
     let started = Instant::now();
-    let out = common::iceprobe_in_env(&tb.cli, &["gather", "--format", "json", "--timeout", "2s", "-u", USER, &url], &[("ICEPROBE_CREDENTIAL", PASS)]);
+    let out = common::iceprobe_in_env(
+        &tb.cli,
+        &[
+            "gather",
+            "--format",
+            "json",
+            "--timeout",
+            "2s",
+            "-u",
+            USER,
+            &url,
+        ],
+        &[("ICEPROBE_CREDENTIAL", PASS)],
+    );
     let wall = started.elapsed();
     let r = report(&out);
     assert_eq!(out.status.code(), Some(1));
@@ -208,9 +307,19 @@ fn bad_certificates_give_structured_tls_errors() {
     }
     // --insecure accepts the expired certificate and says so.
     let coturn = tls_coturn(&tb, &pki, LeafKind::Expired);
-    let out = common::iceprobe_in_env(&tb.cli, &["gather", "--format", "json", "--insecure", "-u", USER, &url], &[("ICEPROBE_CREDENTIAL", PASS)]);
+    let out = common::iceprobe_in_env(
+        &tb.cli,
+        &["gather", "--format", "json", "--insecure", "-u", USER, &url],
+        &[("ICEPROBE_CREDENTIAL", PASS)],
+    );
     let r = report(&out);
-    assert_eq!(out.status.code(), Some(0), "{:#?}\n{}", r.errors, coturn.log());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:#?}\n{}",
+        r.errors,
+        coturn.log()
+    );
     assert!(r.run.insecure_tls);
 }
 
@@ -220,15 +329,38 @@ fn relay_only_yields_relays_only() {
         return;
     }
     let tb = Testbed::public();
-    let _coturn = Coturn::builder(&tb.srv).listen(SERVER_IP).user(USER, PASS).start();
+    let _coturn = Coturn::builder(&tb.srv)
+        .listen(SERVER_IP)
+        .user(USER, PASS)
+        .start();
     let stun = format!("stun:{SERVER_IP}");
     let turn = format!("turn:{SERVER_IP}");
-    let out = common::iceprobe_in_env(&tb.cli, &["gather", "--format", "json", "--relay-only", "-u", USER, &stun, &turn], &[("ICEPROBE_CREDENTIAL", PASS)]);
+    let out = common::iceprobe_in_env(
+        &tb.cli,
+        &[
+            "gather",
+            "--format",
+            "json",
+            "--relay-only",
+            "-u",
+            USER,
+            &stun,
+            &turn,
+        ],
+        &[("ICEPROBE_CREDENTIAL", PASS)],
+    );
     let r = report(&out);
     assert_eq!(out.status.code(), Some(0), "{:#?}", r.errors);
     assert!(!r.candidates.is_empty());
-    assert!(r.candidates.iter().all(|c| c.kind == CandidateType::Relay), "{:?}", r.candidates);
-    assert!(r.servers.iter().all(|s| matches!(s.srflx, Expectation::NotChecked { .. })));
+    assert!(
+        r.candidates.iter().all(|c| c.kind == CandidateType::Relay),
+        "{:?}",
+        r.candidates
+    );
+    assert!(r
+        .servers
+        .iter()
+        .all(|s| matches!(s.srflx, Expectation::NotChecked { .. })));
 }
 
 #[test]
@@ -242,9 +374,12 @@ fn response_over_120_bytes_still_yields_srflx() {
     }
     tb.srv.sysctl("net.ipv6.conf.br0.disable_ipv6", "0");
     tb.cli.sysctl("net.ipv6.conf.eth0.disable_ipv6", "0");
-    tb.srv.ip(["-6", "addr", "add", "fd00::1/64", "dev", "br0", "nodad"]);
-    tb.srv.ip(["-6", "addr", "add", "fd00::2/64", "dev", "br0", "nodad"]);
-    tb.cli.ip(["-6", "addr", "add", "fd00::10/64", "dev", "eth0", "nodad"]);
+    tb.srv
+        .ip(["-6", "addr", "add", "fd00::1/64", "dev", "br0", "nodad"]);
+    tb.srv
+        .ip(["-6", "addr", "add", "fd00::2/64", "dev", "br0", "nodad"]);
+    tb.cli
+        .ip(["-6", "addr", "add", "fd00::10/64", "dev", "eth0", "nodad"]);
     // Two IPv6 listeners switch RFC 5780 on: OTHER-ADDRESS and RESPONSE-ORIGIN make the
     // Binding response longer than webrtc-rs's 120-byte read buffer.
     let coturn = Coturn::builder(&tb.srv)
@@ -252,10 +387,26 @@ fn response_over_120_bytes_still_yields_srflx() {
         .listen("fd00::1".parse::<std::net::IpAddr>().unwrap())
         .listen("fd00::2".parse::<std::net::IpAddr>().unwrap())
         .start();
-    let out = common::iceprobe_in(&tb.cli, &["gather", "--format", "json", "-6", "stun:[fd00::1]"]);
+    let out = common::iceprobe_in(
+        &tb.cli,
+        &["gather", "--format", "json", "-6", "stun:[fd00::1]"],
+    );
     let r = report(&out);
-    assert_eq!(out.status.code(), Some(0), "{:#?}\n{}", r.errors, coturn.log());
-    let srflx: Vec<_> = r.candidates.iter().filter(|c| c.kind == CandidateType::Srflx).collect();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:#?}\n{}",
+        r.errors,
+        coturn.log()
+    );
+    let srflx: Vec<_> = r
+        .candidates
+        .iter()
+        .filter(|c| c.kind == CandidateType::Srflx)
+        .collect();
     assert_eq!(srflx.len(), 1);
-    assert_eq!(srflx[0].address, "fd00::10".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(
+        srflx[0].address,
+        "fd00::10".parse::<std::net::IpAddr>().unwrap()
+    );
 }

@@ -13,7 +13,9 @@ use crate::report::render::Format;
 /// "Trickle ICE" page but with real error codes, timings and machine-readable output.
 #[derive(Debug, Parser)]
 #[command(name = "iceprobe", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 every server gave what it should; 1 some server failed; 2 usage or configuration error.")]
+#[command(
+    after_help = "Exit codes: 0 every server gave what it should; 1 some server failed; 2 usage or configuration error."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -25,7 +27,7 @@ pub struct Cli {
 pub enum Command {
     /// Gather ICE candidates (host, srflx, relay) as they trickle in.
     #[command(after_help = GATHER_EXAMPLES)]
-    Gather(GatherArgs),
+    Gather(Box<GatherArgs>),
     /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
     Demo(DemoArgs),
 }

@@ -40,10 +40,17 @@ pub const ENV_TURN_SECRET: &str = "ICEPROBE_TURN_SECRET";
 /// Build the server list from URLs, --config and --ice-servers-url, then apply credentials.
 /// Returns the servers, whether the config asked for relay-only, and whether REST credentials
 /// were minted.
-pub async fn servers(a: &ServerArgs, fetch_timeout: Duration) -> Result<(Vec<IceServer>, bool, bool), UsageError> {
+pub async fn servers(
+    a: &ServerArgs,
+    fetch_timeout: Duration,
+) -> Result<(Vec<IceServer>, bool, bool), UsageError> {
     let mut cfg = IceConfig::default();
     for u in &a.urls {
-        cfg.servers.push(IceServer { url: ice_url::parse(u)?, username: None, credential: None });
+        cfg.servers.push(IceServer {
+            url: ice_url::parse(u)?,
+            username: None,
+            credential: None,
+        });
     }
     if let Some(path) = &a.config {
         let c = servers::read_ice_config_file(path)?;
@@ -82,11 +89,20 @@ pub async fn servers(a: &ServerArgs, fetch_timeout: Duration) -> Result<(Vec<Ice
                     why: "give either a REST shared secret or --credential, not both".into(),
                 });
             }
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-            let (user, cred) = servers::rest_credentials(&secret, a.username.as_deref(), now + a.turn_ttl.as_secs());
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            let (user, cred) = servers::rest_credentials(
+                &secret,
+                a.username.as_deref(),
+                now + a.turn_ttl.as_secs(),
+            );
             servers::apply_credentials(&mut cfg.servers, Some(&user), Some(&cred));
         }
-        None => servers::apply_credentials(&mut cfg.servers, a.username.as_deref(), credential.as_ref()),
+        None => {
+            servers::apply_credentials(&mut cfg.servers, a.username.as_deref(), credential.as_ref())
+        }
     }
     // The same URL twice would only probe it twice.
     let mut seen = std::collections::HashSet::new();
@@ -96,12 +112,19 @@ pub async fn servers(a: &ServerArgs, fetch_timeout: Duration) -> Result<(Vec<Ice
 
 /// TLS options from flags.
 pub fn tls_options(t: &TlsArgs) -> TlsOptions {
-    TlsOptions { ca_file: t.ca.clone(), server_name: t.tls_name.clone(), insecure: t.insecure }
+    TlsOptions {
+        ca_file: t.ca.clone(),
+        server_name: t.tls_name.clone(),
+        insecure: t.insecure,
+    }
 }
 
 fn positive(flag: &'static str, d: Duration) -> Result<Duration, UsageError> {
     if d.is_zero() {
-        return Err(UsageError::BadFlag { flag, why: "must be greater than zero".into() });
+        return Err(UsageError::BadFlag {
+            flag,
+            why: "must be greater than zero".into(),
+        });
     }
     Ok(d)
 }
@@ -112,8 +135,14 @@ pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
     let rto = positive("--rto", a.rto)?;
     let (servers, relay_from_config, rest) = servers(&a.servers, timeout).await?;
     let families = match (a.ipv4, a.ipv6) {
-        (true, false) => Families { v4: true, v6: false },
-        (false, true) => Families { v4: false, v6: true },
+        (true, false) => Families {
+            v4: true,
+            v6: false,
+        },
+        (false, true) => Families {
+            v4: false,
+            v6: true,
+        },
         _ => Families { v4: true, v6: true },
     };
     Ok(GatherConfig {
@@ -122,7 +151,11 @@ pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
         families,
         timeout,
         rto,
-        hosts: HostFilter { families, loopback: a.include_loopback, link_local: a.link_local },
+        hosts: HostFilter {
+            families,
+            loopback: a.include_loopback,
+            link_local: a.link_local,
+        },
         tls: tls_options(&a.tls),
         rest_credentials: rest,
     })

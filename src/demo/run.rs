@@ -58,15 +58,26 @@ pub async fn demo_gather(timeout: Duration) -> std::io::Result<(DemoServer, Gath
             }
         })
         .collect();
-    let families = Families { v4: true, v6: false };
+    let families = Families {
+        v4: true,
+        v6: false,
+    };
     let cfg = GatherConfig {
         servers,
         relay_only: false,
         families,
         timeout,
         rto: Duration::from_millis(500),
-        hosts: HostFilter { families, loopback: true, link_local: false },
-        tls: TlsOptions { ca_file: Some(ca.0.clone()), server_name: None, insecure: false },
+        hosts: HostFilter {
+            families,
+            loopback: true,
+            link_local: false,
+        },
+        tls: TlsOptions {
+            ca_file: Some(ca.0.clone()),
+            server_name: None,
+            insecure: false,
+        },
         rest_credentials: false,
     };
     Ok((server, cfg, ca))
@@ -93,7 +104,11 @@ mod tests {
             events.push(e);
         }
         assert!(report.verdict.ok, "{:#?}", report);
-        let relays: Vec<_> = report.candidates.iter().filter(|c| c.kind == CandidateType::Relay).collect();
+        let relays: Vec<_> = report
+            .candidates
+            .iter()
+            .filter(|c| c.kind == CandidateType::Relay)
+            .collect();
         let mut protos: Vec<_> = relays.iter().map(|c| c.relay_protocol.unwrap()).collect();
         protos.sort();
         assert_eq!(protos, vec![Protocol::Udp, Protocol::Tcp, Protocol::Tls]);
@@ -101,16 +116,29 @@ mod tests {
             assert!(r.url.as_deref().unwrap().starts_with("turn"), "{r:?}");
             assert_eq!(r.address, IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
-        let srflx = report.candidates.iter().filter(|c| c.kind == CandidateType::Srflx).count();
+        let srflx = report
+            .candidates
+            .iter()
+            .filter(|c| c.kind == CandidateType::Srflx)
+            .count();
         assert_eq!(srflx, 2, "stun: and the UDP turn: both give srflx");
-        assert!(report.candidates.iter().any(|c| c.kind == CandidateType::Host && c.address.is_loopback()));
+        assert!(report
+            .candidates
+            .iter()
+            .any(|c| c.kind == CandidateType::Host && c.address.is_loopback()));
         // Trickle: candidates were streamed before the summary, which comes last.
         assert!(matches!(events.first(), Some(Event::Start(_))));
         assert!(matches!(events.last(), Some(Event::Summary(_))));
-        let streamed = events.iter().filter(|e| matches!(e, Event::Candidate(_))).count();
+        let streamed = events
+            .iter()
+            .filter(|e| matches!(e, Event::Candidate(_)))
+            .count();
         assert_eq!(streamed, report.candidates.len());
         // Every allocation released.
-        let released = events.iter().filter(|e| matches!(e, Event::Released(_))).count();
+        let released = events
+            .iter()
+            .filter(|e| matches!(e, Event::Released(_)))
+            .count();
         assert_eq!(released, 3);
         for s in &report.servers {
             if s.url.starts_with("turn") {

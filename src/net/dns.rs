@@ -55,13 +55,20 @@ pub enum DnsError {
 
 /// Resolve the URL's host to socket addresses of the allowed families, deduplicated, in
 /// resolver order.
-pub async fn resolve(url: &ServerUrl, fam: Families, deadline: Instant) -> Result<Vec<SocketAddr>, DnsError> {
+pub async fn resolve(
+    url: &ServerUrl,
+    fam: Families,
+    deadline: Instant,
+) -> Result<Vec<SocketAddr>, DnsError> {
     let name = match &url.host {
         Host::Ip(ip) => {
             return if fam.allows(*ip) {
                 Ok(vec![SocketAddr::new(*ip, url.port)])
             } else {
-                Err(DnsError::NoAddressOfFamily { host: ip.to_string(), family: family_name(fam) })
+                Err(DnsError::NoAddressOfFamily {
+                    host: ip.to_string(),
+                    family: family_name(fam),
+                })
             }
         }
         Host::Name(n) => n.clone(),
@@ -71,7 +78,10 @@ pub async fn resolve(url: &ServerUrl, fam: Families, deadline: Instant) -> Resul
         Ok(r) => r.map(|it| it.collect()),
         Err(_) => return Err(DnsError::Timeout { host: name }),
     };
-    let addrs = addrs.map_err(|e| DnsError::Failed { host: name.clone(), detail: e.to_string() })?;
+    let addrs = addrs.map_err(|e| DnsError::Failed {
+        host: name.clone(),
+        detail: e.to_string(),
+    })?;
     let mut out: Vec<SocketAddr> = vec![];
     for a in addrs.into_iter().filter(|a| fam.allows(a.ip())) {
         if !out.contains(&a) {
@@ -79,7 +89,10 @@ pub async fn resolve(url: &ServerUrl, fam: Families, deadline: Instant) -> Resul
         }
     }
     if out.is_empty() {
-        return Err(DnsError::NoAddressOfFamily { host: name, family: family_name(fam) });
+        return Err(DnsError::NoAddressOfFamily {
+            host: name,
+            family: family_name(fam),
+        });
     }
     Ok(out)
 }

@@ -57,7 +57,11 @@ pub fn local_addresses(f: &HostFilter) -> std::io::Result<Vec<LocalAddr>> {
                 names.len() - 1
             }
         } as u32;
-        out.push(LocalAddr { interface: i.name, index, ip });
+        out.push(LocalAddr {
+            interface: i.name,
+            index,
+            ip,
+        });
     }
     Ok(out)
 }
@@ -69,10 +73,26 @@ mod tests {
     #[test]
     fn filter_table() {
         let both = Families { v4: true, v6: true };
-        let plain = HostFilter { families: both, loopback: false, link_local: false };
-        let lo = HostFilter { loopback: true, ..plain };
-        let ll = HostFilter { link_local: true, ..plain };
-        let v4only = HostFilter { families: Families { v4: true, v6: false }, ..plain };
+        let plain = HostFilter {
+            families: both,
+            loopback: false,
+            link_local: false,
+        };
+        let lo = HostFilter {
+            loopback: true,
+            ..plain
+        };
+        let ll = HostFilter {
+            link_local: true,
+            ..plain
+        };
+        let v4only = HostFilter {
+            families: Families {
+                v4: true,
+                v6: false,
+            },
+            ..plain
+        };
         let cases: &[(&str, HostFilter, bool)] = &[
             ("198.18.0.10", plain, true),
             ("100.64.0.2", plain, true),

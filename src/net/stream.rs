@@ -21,7 +21,10 @@ pub async fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStrea
             let _ = s.set_nodelay(true);
             Ok(s)
         }
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TCP connect timed out")),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TCP connect timed out",
+        )),
     }
 }
 
@@ -36,7 +39,12 @@ pub struct StreamLink {
 impl StreamLink {
     /// Wrap a connected stream.
     pub fn new(stream: Box<dyn Stream>, remote: SocketAddr) -> Self {
-        StreamLink { stream, decoder: TurnStreamDecoder::new(), remote, closed: false }
+        StreamLink {
+            stream,
+            decoder: TurnStreamDecoder::new(),
+            remote,
+            closed: false,
+        }
     }
 
     /// The server address.
@@ -112,7 +120,10 @@ mod tests {
         let mut link = StreamLink::new(Box::new(tcp), addr);
         assert_eq!(link.recv().await.unwrap(), Some(a));
         assert_eq!(link.recv().await.unwrap(), Some(b));
-        assert_eq!(link.recv().await.unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            link.recv().await.unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 
     #[tokio::test]
@@ -120,7 +131,9 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
-        let err = connect(addr, Instant::now() + Duration::from_secs(2)).await.unwrap_err();
+        let err = connect(addr, Instant::now() + Duration::from_secs(2))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     }
 }

@@ -45,7 +45,11 @@ impl UdpMux {
         let socket = Arc::new(UdpSocket::bind(addr).await?);
         let routes: Arc<Mutex<Routes>> = Arc::default();
         let reader = tokio::spawn(read_loop(socket.clone(), routes.clone()));
-        Ok(UdpMux { socket, routes, reader })
+        Ok(UdpMux {
+            socket,
+            routes,
+            reader,
+        })
     }
 
     /// The bound local address.
@@ -64,7 +68,13 @@ impl UdpMux {
             r.by_remote.insert(remote, id);
             id
         };
-        UdpLink { socket: self.socket.clone(), routes: self.routes.clone(), remote, rx, id }
+        UdpLink {
+            socket: self.socket.clone(),
+            routes: self.routes.clone(),
+            remote,
+            rx,
+            id,
+        }
     }
 }
 
@@ -166,7 +176,10 @@ mod tests {
         assert_eq!(stun::txid_of(&got_a), Some(ida));
         assert_eq!(stun::txid_of(&got_b), Some(idb));
         // Non-STUN goes to the newest link for that remote.
-        server.send_to(b"\x40\x00\x00\x00", mux.local_addr().unwrap()).await.unwrap();
+        server
+            .send_to(b"\x40\x00\x00\x00", mux.local_addr().unwrap())
+            .await
+            .unwrap();
         let (from, bytes) = tokio::time::timeout(t, b.recv()).await.unwrap().unwrap();
         assert_eq!(from, srv);
         assert_eq!(bytes, b"\x40\x00\x00\x00");

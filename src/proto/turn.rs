@@ -230,7 +230,8 @@ impl TurnClient {
     /// not). A no-op when nothing can be allocated.
     pub fn release(&mut self, now: Instant) {
         let could_exist = self.allocated || self.maybe_allocated;
-        if could_exist && !self.released && !self.pending.values().any(|p| p.op == TurnOp::Release) {
+        if could_exist && !self.released && !self.pending.values().any(|p| p.op == TurnOp::Release)
+        {
             self.request(now, TurnOp::Release, None, None);
         }
     }
