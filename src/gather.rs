@@ -5,6 +5,7 @@
 //! srflx from every STUN URL and every UDP TURN URL (browsers use those as STUN servers too);
 //! relay from every TURN URL over its own transport. Each allocation is released (Refresh
 //! LIFETIME 0) as soon as its candidate is known, and on the deadline or Ctrl-C.
+#![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

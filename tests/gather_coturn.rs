@@ -1,5 +1,6 @@
 //! `iceprobe gather` against a real coturn in network namespaces: UDP, TCP and TLS relays,
 //! credentials (long-term and REST), silence, certificates, relay-only and large responses.
+#![allow(clippy::disallowed_methods)] // tests and their harness read the clock
 
 mod common;
 

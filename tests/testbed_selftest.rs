@@ -1,6 +1,7 @@
 //! Self-test of the netns testbed harness (`tests/common`), independent of the iceprobe CLI:
 //! coturn answers in every topology, each NAT kind behaves as RFC 4787 says, certificates have
 //! the promised defects, and nothing is left behind.
+#![allow(clippy::disallowed_methods)] // tests and their harness read the clock
 
 mod common;
 

@@ -162,6 +162,7 @@ impl Binding {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary t0
 pub(crate) mod tests {
     use super::*;
     use rtc::stun::message::{CLASS_ERROR_RESPONSE, CLASS_SUCCESS_RESPONSE, METHOD_BINDING};

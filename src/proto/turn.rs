@@ -568,4 +568,5 @@ fn unreachable_peer() -> SocketAddr {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary t0
 pub(crate) mod tests;

@@ -79,6 +79,7 @@ impl Retransmit {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary t0
 mod tests {
     use super::*;
 

@@ -17,6 +17,7 @@
 //! Cleanup: guards clean up in `Drop`, also while a failing test unwinds. Processes hold a clone
 //! of their namespace, so a namespace is only deleted after every guard that runs inside it has
 //! stopped its process. Addresses: public 198.18.0.0/15, NAT LANs 100.64.0.0/10, nothing else.
+#![allow(clippy::disallowed_methods)] // tests and their harness read the clock
 #![allow(dead_code, unused_imports)]
 
 pub mod certs;
