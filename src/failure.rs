@@ -63,6 +63,16 @@ pub struct ErrorContext {
     pub alternate_server: Option<String>,
 }
 
+impl ErrorContext {
+    /// The same context, with the ALTERNATE-SERVER of a 300 response.
+    pub fn with_alternate(&self, alt: Option<std::net::SocketAddr>) -> ErrorContext {
+        ErrorContext {
+            alternate_server: alt.map(|a| a.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
 /// Plain-language cause of a STUN/TURN ERROR-CODE (RFC 8489 §14.8, RFC 8656 §19, RFC 6156 §10).
 pub fn explain_code(phase: Phase, code: u16, ctx: &ErrorContext) -> String {
     match code {

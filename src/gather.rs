@@ -419,7 +419,11 @@ async fn srflx_probe(
             Expectation::Ok { elapsed_ms }
         }
         (Some(BindingOutcome::Error(e)), _) => {
-            let cause = explain_code(Phase::Stun, e.code, &ctx.err_ctx);
+            let cause = explain_code(
+                Phase::Stun,
+                e.code,
+                &ctx.err_ctx.with_alternate(e.alternate_server),
+            );
             ctx.fail(
                 url,
                 Some(addr),
@@ -723,7 +727,8 @@ fn turn_failure(
     match failure {
         TurnFailure::Rejected(e) => {
             let phase = if matches!(e.code, 401 | 438 | 441) { Phase::TurnAuth } else { phase };
-            ctx.fail(url, Some(addr), phase, Some(e.code), Some(e.reason), explain_code(phase, e.code, &ctx.err_ctx))
+            let cause = explain_code(phase, e.code, &ctx.err_ctx.with_alternate(e.alternate_server));
+            ctx.fail(url, Some(addr), phase, Some(e.code), Some(e.reason), cause)
         }
         TurnFailure::Timeout => ctx.fail(url, Some(addr), Phase::Timeout, None, None, explain_silence(proto, addr.port(), None)),
         TurnFailure::NoCredentials { realm } => ctx.fail(

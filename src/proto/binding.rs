@@ -154,6 +154,7 @@ impl Binding {
             Some(Class::Error) => BindingOutcome::Error(msg.error.clone().unwrap_or(ErrorCode {
                 code: 0,
                 reason: "error response without ERROR-CODE".into(),
+                alternate_server: None,
             })),
             _ => return false,
         });
@@ -239,7 +240,8 @@ pub(crate) mod tests {
             b.outcome(),
             Some(&BindingOutcome::Error(ErrorCode {
                 code: 420,
-                reason: "Unknown Attribute".into()
+                reason: "Unknown Attribute".into(),
+                alternate_server: None,
             }))
         );
     }

@@ -40,6 +40,8 @@ pub struct ErrorCode {
     pub code: u16,
     /// The reason phrase as the server sent it.
     pub reason: String,
+    /// ALTERNATE-SERVER, carried with 300 Try Alternate (RFC 8489 §10).
+    pub alternate_server: Option<SocketAddr>,
 }
 
 /// A decoded STUN message with the attributes iceprobe reads, each `None` when absent.
@@ -140,6 +142,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     d.peer = xor_addr(&m, ATTR_XOR_PEER_ADDRESS);
     d.mapped = plain_addr(&m, ATTR_MAPPED_ADDRESS);
     d.alternate_server = plain_addr(&m, ATTR_ALTERNATE_SERVER);
+
     d.other_address = plain_addr(&m, ATTR_OTHER_ADDRESS);
     d.response_origin = plain_addr(&m, ATTR_RESPONSE_ORIGIN);
     d.data = m.get(ATTR_DATA).ok();
@@ -154,6 +157,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             Ok(()) => ErrorCode {
                 code: ec.code.0,
                 reason: String::from_utf8_lossy(&ec.reason).into_owned(),
+                alternate_server: d.alternate_server,
             },
             Err(_) => return Err(DecodeError::Malformed("ERROR-CODE too short".into())),
         });

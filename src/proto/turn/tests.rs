@@ -469,3 +469,39 @@ fn nothing_to_release_before_authentication() {
     c.release(t0);
     assert!(c.poll_transmit().is_none());
 }
+
+#[test]
+fn try_alternate_carries_the_alternate_server() {
+    let t0 = Instant::now();
+    let mut c = client(Some("alice"), Some("pw"));
+    c.allocate(t0);
+    let req = stun::decode(&c.poll_transmit().unwrap()).unwrap();
+    let alt: SocketAddr = "198.18.0.2:3478".parse().unwrap();
+    let mut r = stun::start(METHOD_ALLOCATE, CLASS_ERROR_RESPONSE, req.txid);
+    stun::add(
+        &mut r,
+        &ErrorCodeAttribute {
+            code: EcNum(300),
+            reason: b"Try Alternate".to_vec(),
+        },
+    )
+    .unwrap();
+    rtc::stun::addr::MappedAddress {
+        ip: alt.ip(),
+        port: alt.port(),
+    }
+    .add_to_as(&mut r, rtc::stun::attributes::ATTR_ALTERNATE_SERVER)
+    .unwrap();
+    r.write_length();
+    c.handle_input(t0, &stun::finish(r));
+    match c.poll_event() {
+        Some(TurnEvent::Failed {
+            failure: TurnFailure::Rejected(e),
+            ..
+        }) => {
+            assert_eq!(e.code, 300);
+            assert_eq!(e.alternate_server, Some(alt));
+        }
+        other => panic!("{other:?}"),
+    }
+}
