@@ -50,7 +50,8 @@ pub struct TlsOptions {
 }
 
 /// What the handshake established, for the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsInfo {
     /// Negotiated protocol version, e.g. `TLSv1.3`.
     pub version: String,
@@ -70,7 +71,8 @@ pub struct TlsInfo {
 }
 
 /// One certificate of the presented chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CertInfo {
     /// Subject distinguished name, RFC 4514 style (`CN=turn.example.org, O=Example`).
     pub subject: String,
@@ -87,7 +89,7 @@ pub struct CertInfo {
 }
 
 /// The verification verdict of a finished handshake.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Verification {
     /// The chain verified against the trusted roots for the expected name.
@@ -100,7 +102,7 @@ pub enum Verification {
 }
 
 /// A structured reason why a certificate does not verify (from [`rustls::CertificateError`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum CertProblem {
     /// A certificate's notAfter has passed.

@@ -1,6 +1,7 @@
 //! The report model: the only thing renderers see. Versioned JSON contract (`schema_version`);
 //! the NDJSON stream uses one envelope `{"type": ..., "data": ...}` per line.
 
+pub mod check;
 pub mod model;
 pub mod render;
 pub use model::*;

@@ -1,0 +1,266 @@
+//! The `check` report: one row per server × address × transport, stage by stage.
+//!
+//! Each stage is a [`Stage`]: `ok` with its time and details, `failed` with phase, code, reason
+//! and cause, or `not-checked` with the reason. Unknown is never reported as false.
+
+use serde::{Deserialize, Serialize};
+
+use crate::failure::Phase;
+use crate::ice_url::Protocol;
+use crate::net::tls::TlsInfo;
+
+/// Version of the check report (shares the envelope with gather's schema).
+pub const CHECK_SCHEMA_VERSION: u32 = 1;
+
+/// One stage's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Stage<T> {
+    /// Passed.
+    Ok {
+        /// Time the stage took, in milliseconds.
+        ms: f64,
+        /// What it found.
+        info: T,
+    },
+    /// Failed.
+    Failed {
+        /// Time until the failure, when known.
+        ms: Option<f64>,
+        /// The phase.
+        phase: Phase,
+        /// STUN/TURN ERROR-CODE when the server sent one.
+        code: Option<u16>,
+        /// Server reason phrase or our technical reason.
+        reason: Option<String>,
+        /// Plain-language cause.
+        cause: String,
+    },
+    /// Not attempted, and why.
+    NotChecked {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl<T> Stage<T> {
+    /// A not-checked stage.
+    pub fn not_checked(reason: impl Into<String>) -> Self {
+        Stage::NotChecked {
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the stage passed.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Stage::Ok { .. })
+    }
+
+    /// Whether the stage failed.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Stage::Failed { .. })
+    }
+
+    /// The details when ok.
+    pub fn info(&self) -> Option<&T> {
+        match self {
+            Stage::Ok { info, .. } => Some(info),
+            _ => None,
+        }
+    }
+
+    /// The time when ok.
+    pub fn ms(&self) -> Option<f64> {
+        match self {
+            Stage::Ok { ms, .. } => Some(*ms),
+            Stage::Failed { ms, .. } => *ms,
+            Stage::NotChecked { .. } => None,
+        }
+    }
+}
+
+/// Nothing to report beyond the time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nothing {}
+
+/// DNS resolution of the URL's host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsInfo {
+    /// All addresses found (both families), as text.
+    pub addresses: Vec<String>,
+    /// SRV targets when `--srv` found any (`target:port`).
+    pub srv: Vec<String>,
+}
+
+/// A STUN Binding (RFC 5389 §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingInfo {
+    /// XOR-MAPPED-ADDRESS.
+    pub mapped: String,
+    /// SOFTWARE: the server's name and version.
+    pub software: Option<String>,
+    /// FINGERPRINT present and valid.
+    pub fingerprint: bool,
+    /// Transmissions needed (1 = no loss).
+    pub sends: u32,
+}
+
+/// The unauthenticated Allocate's 401 challenge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeInfo {
+    /// REALM.
+    pub realm: String,
+}
+
+/// The authenticated Allocate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationInfo {
+    /// XOR-RELAYED-ADDRESS.
+    pub relayed: String,
+    /// XOR-MAPPED-ADDRESS.
+    pub mapped: Option<String>,
+    /// LIFETIME in seconds.
+    pub lifetime_s: u32,
+    /// MESSAGE-INTEGRITY of the success response: `true` valid, `false` invalid, `null` absent.
+    pub integrity: Option<bool>,
+    /// SOFTWARE.
+    pub software: Option<String>,
+}
+
+/// Data sent through the relay and echoed back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EchoInfo {
+    /// Where the data went (the peer's address as the relay saw it).
+    pub peer: String,
+    /// Bytes sent.
+    pub bytes: usize,
+}
+
+/// Something that works but an operator should look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warning {
+    /// Stable machine-readable kind, e.g. `private-relay-address`.
+    pub kind: String,
+    /// What to do about it.
+    pub message: String,
+}
+
+/// The row's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowVerdict {
+    /// Every applicable stage passed, no warnings.
+    Pass,
+    /// Every applicable stage passed, with warnings.
+    Warn,
+    /// A stage failed.
+    Fail,
+}
+
+/// One server × address × transport.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRow {
+    /// The URL as given.
+    pub url: String,
+    /// The URL actually probed for this row (differs with `--all-transports` or a 300 redirect).
+    pub probed_url: String,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// The server address.
+    pub address: String,
+    /// How the server is reached.
+    pub transport: Protocol,
+    /// Whether TURN stages apply (turn:/turns: URLs).
+    pub turn: bool,
+    /// DNS.
+    pub dns: Stage<DnsInfo>,
+    /// TCP connect (not applicable to UDP).
+    pub connect: Stage<Nothing>,
+    /// TLS handshake and certificate.
+    pub tls: Stage<TlsInfo>,
+    /// STUN Binding.
+    pub binding: Stage<BindingInfo>,
+    /// Unauthenticated Allocate → 401.
+    pub challenge: Stage<ChallengeInfo>,
+    /// Authenticated Allocate.
+    pub allocate: Stage<AllocationInfo>,
+    /// CreatePermission.
+    pub permission: Stage<Nothing>,
+    /// ChannelBind.
+    pub channel: Stage<Nothing>,
+    /// Echo through the relay with a Send indication.
+    pub send_echo: Stage<EchoInfo>,
+    /// Echo through the relay with ChannelData.
+    pub channel_echo: Stage<EchoInfo>,
+    /// Refresh LIFETIME 0.
+    pub release: Stage<Nothing>,
+    /// Warnings.
+    pub warnings: Vec<Warning>,
+    /// Verdict.
+    pub verdict: RowVerdict,
+}
+
+/// The whole `check` report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckReport {
+    /// [`CHECK_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `check`.
+    pub command: String,
+    /// iceprobe's version.
+    pub iceprobe_version: String,
+    /// The deadline, in milliseconds.
+    pub timeout_ms: u64,
+    /// TLS certificates not verified.
+    pub insecure_tls: bool,
+    /// Wall time, in milliseconds.
+    pub duration_ms: f64,
+    /// Rows in plan order.
+    pub rows: Vec<CheckRow>,
+    /// Warnings across rows (e.g. UDP works but TCP/TLS do not).
+    pub warnings: Vec<Warning>,
+    /// What to fix, deduplicated causes and warnings, most important first.
+    pub fix: Vec<String>,
+    /// The verdict.
+    pub verdict: super::Verdict,
+}
+
+/// What a check is about to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckStart {
+    /// Server URLs, without credentials.
+    pub servers: Vec<String>,
+    /// The deadline, in milliseconds.
+    pub timeout_ms: u64,
+    /// Probe every transport (UDP 3478, TCP 3478, TLS 5349) of each host.
+    pub all_transports: bool,
+    /// TLS certificates not verified.
+    pub insecure_tls: bool,
+}
+
+/// One streamed `check` event (`--format ndjson`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    content = "data",
+    rename_all = "kebab-case",
+    deny_unknown_fields
+)]
+pub enum CheckEvent {
+    /// The check started.
+    Start(CheckStart),
+    /// A row finished (rows arrive in completion order).
+    Row(Box<CheckRow>),
+    /// The check ended; the full report (rows in plan order).
+    Summary(Box<CheckReport>),
+}
