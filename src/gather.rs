@@ -723,6 +723,7 @@ fn turn_failure(
         TurnOp::CreatePermission => Phase::Permission,
         TurnOp::ChannelBind => Phase::Channel,
         TurnOp::Release => Phase::Release,
+        TurnOp::Binding => Phase::Stun,
     };
     match failure {
         TurnFailure::Rejected(e) => {

@@ -40,6 +40,8 @@ pub enum TurnOp {
     ChannelBind,
     /// Refresh with LIFETIME 0: release (RFC 8656 §8).
     Release,
+    /// A plain Binding on the same transport (a TURN server is a STUN server too).
+    Binding,
 }
 
 /// Why a TURN operation failed.
@@ -98,6 +100,19 @@ pub enum TurnEvent {
         channel: u16,
         /// Round trip.
         rtt: Duration,
+    },
+    /// A Binding request was answered.
+    Bound {
+        /// XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS).
+        mapped: SocketAddr,
+        /// Round trip.
+        rtt: Duration,
+        /// SOFTWARE.
+        software: Option<String>,
+        /// FINGERPRINT: None absent, Some(valid).
+        fingerprint: Option<bool>,
+        /// Transmissions made.
+        sends: u32,
     },
     /// The allocation was released (Refresh LIFETIME 0 answered, or 437: already gone).
     Released {
@@ -215,6 +230,11 @@ impl TurnClient {
         self.request(now, TurnOp::Allocate, None, None);
     }
 
+    /// Send a Binding request on this transport (RFC 5389 §7), unauthenticated.
+    pub fn binding(&mut self, now: Instant) {
+        self.request(now, TurnOp::Binding, None, None);
+    }
+
     /// Ask for a permission for `peer` (RFC 8656 §9.1).
     pub fn create_permission(&mut self, now: Instant, peer: SocketAddr) {
         self.request(now, TurnOp::CreatePermission, Some(peer), None);
@@ -324,7 +344,23 @@ impl TurnClient {
             return;
         };
         let rtt = now.saturating_duration_since(p.first_sent);
+        let sends = p.timer.sends();
         match msg.class {
+            Some(Class::Success) if p.op == TurnOp::Binding => {
+                match msg.xor_mapped.or(msg.mapped) {
+                    Some(mapped) => self.events.push_back(TurnEvent::Bound {
+                        mapped,
+                        rtt,
+                        software: msg.software.clone(),
+                        fingerprint: msg.fingerprint,
+                        sends,
+                    }),
+                    None => self.fail(
+                        TurnOp::Binding,
+                        TurnFailure::Protocol("Binding success without a mapped address".into()),
+                    ),
+                }
+            }
             Some(Class::Success) => self.on_success(p, &msg, rtt),
             Some(Class::Error) => self.on_error(now, p, &msg, rtt),
             _ => {
@@ -384,6 +420,7 @@ impl TurnClient {
                 self.released = true;
                 self.events.push_back(TurnEvent::Released { rtt });
             }
+            TurnOp::Binding => {}
         }
     }
 
@@ -484,6 +521,7 @@ impl TurnClient {
             TurnOp::CreatePermission => METHOD_CREATE_PERMISSION,
             TurnOp::ChannelBind => METHOD_CHANNEL_BIND,
             TurnOp::Release => METHOD_REFRESH,
+            TurnOp::Binding => rtc::stun::message::METHOD_BINDING,
         };
         let mut m = stun::start(method, CLASS_REQUEST, txid);
         let mut r = Ok(());
@@ -525,9 +563,11 @@ impl TurnClient {
             TurnOp::Release => {
                 r = r.and_then(|_| stun::add(&mut m, &Lifetime(Duration::ZERO)));
             }
+            TurnOp::Binding => {}
         }
-        let authenticated = self.auth.is_some();
-        if let (Some(auth), Some(user)) = (&self.auth, &self.cfg.username) {
+        // Binding requests stay unauthenticated, as a browser sends them (RFC 8489 §9).
+        let authenticated = self.auth.is_some() && op != TurnOp::Binding;
+        if let (true, Some(auth), Some(user)) = (authenticated, &self.auth, &self.cfg.username) {
             stun::add_raw(&mut m, ATTR_USERNAME, user.as_bytes());
             stun::add_raw(&mut m, ATTR_REALM, auth.realm.as_bytes());
             stun::add_raw(&mut m, ATTR_NONCE, auth.nonce.as_bytes());

@@ -505,3 +505,28 @@ fn try_alternate_carries_the_alternate_server() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn binding_runs_beside_allocate_on_one_client() {
+    let t0 = Instant::now();
+    let mut fake = Fake::new("pw");
+    let mut c = client(Some("alice"), Some("pw"));
+    c.allocate(t0);
+    c.binding(t0);
+    // The fake answers Binding like any unauthenticated request: with 401. A real server
+    // answers Binding with success; check that a success is reported as Bound.
+    let first = c.poll_transmit().unwrap();
+    let bind = stun::decode(&c.poll_transmit().unwrap()).unwrap();
+    assert_eq!(bind.method, method::BINDING);
+    assert!(!bind.has_integrity, "Binding is never authenticated");
+    let mapped: SocketAddr = CLIENT.parse().unwrap();
+    let ok = crate::proto::binding::tests::success(bind.txid, mapped);
+    c.handle_input(t0 + Duration::from_millis(10), &ok);
+    c.handle_input(t0 + Duration::from_millis(10), &fake.reply(&first).unwrap());
+    let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        matches!(ev[0], TurnEvent::Bound { mapped: m, sends: 1, fingerprint: Some(true), .. } if m == mapped),
+        "{ev:?}"
+    );
+    assert!(matches!(ev[1], TurnEvent::Challenged { .. }), "{ev:?}");
+}
