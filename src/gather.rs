@@ -15,15 +15,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::candidate::{Candidate, CandidateType};
-use crate::failure::{
-    explain_code, explain_connect, explain_silence, ErrorContext, Failure, Phase,
-};
+use crate::failure::{explain_code, explain_silence, ErrorContext, Failure, Phase};
 use crate::ice_url::{Protocol, Scheme, ServerUrl};
+use crate::net::connect;
 use crate::net::dns::{self, Families};
 use crate::net::driver::{drive, Link, Stop};
 use crate::net::ifaces::{self, HostFilter};
-use crate::net::stream::{self, StreamLink};
-use crate::net::tls::{self, TlsOptions};
+use crate::net::tls::TlsOptions;
 use crate::net::udp::UdpMux;
 use crate::proto::binding::{Binding, BindingOutcome};
 use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent, TurnFailure, TurnOp};
@@ -379,7 +377,7 @@ async fn srflx_probe(
             let base = route_source(addr).await.unwrap_or(addr.ip());
             (Link::Udp(mux.link(addr)), base, *port)
         }
-        Protocol::Tcp | Protocol::Tls => match open_stream(ctx, url, addr).await {
+        Protocol::Tcp | Protocol::Tls => match open_link(ctx, url, addr, sockets).await {
             Ok((link, local)) => (link, local.ip(), local.port()),
             Err(e) => return e,
         },
@@ -498,73 +496,17 @@ fn stop_failure(
     }
 }
 
-/// Open TCP (and TLS) to the server, reporting connect/TLS failures as error events.
-async fn open_stream(
+/// Open the link for `url`, reporting connect/TLS failures as error events.
+async fn open_link(
     ctx: &Ctx,
     url: &ServerUrl,
     addr: SocketAddr,
+    sockets: &Sockets,
 ) -> Result<(Link, SocketAddr), Expectation> {
-    let tcp = match stream::connect(addr, ctx.deadline.into()).await {
-        Ok(s) => s,
-        Err(e) => {
-            let phase = if e.kind() == std::io::ErrorKind::TimedOut {
-                Phase::Timeout
-            } else {
-                Phase::Connect
-            };
-            return Err(ctx.fail(
-                url,
-                Some(addr),
-                phase,
-                None,
-                Some(e.to_string()),
-                explain_connect(e.kind(), addr.port()),
-            ));
-        }
-    };
-    let local = tcp.local_addr().unwrap_or(addr);
-    if url.protocol() != Protocol::Tls {
-        return Ok((Link::Stream(StreamLink::new(Box::new(tcp), addr)), local));
-    }
-    let config = match tls::client_config(&ctx.tls, &[]) {
-        Ok(c) => c,
-        Err(e) => {
-            return Err(ctx.fail(
-                url,
-                Some(addr),
-                Phase::Tls,
-                None,
-                Some(e.to_string()),
-                e.cause(),
-            ))
-        }
-    };
-    let name = match tls::server_name(
-        &ctx.tls,
-        url.host.to_string().trim_matches(|c| c == '[' || c == ']'),
-    ) {
-        Ok(n) => n,
-        Err(e) => {
-            return Err(ctx.fail(
-                url,
-                Some(addr),
-                Phase::Tls,
-                None,
-                Some(e.to_string()),
-                e.cause(),
-            ))
-        }
-    };
-    match tls::handshake(tcp, config, name, ctx.deadline.into()).await {
-        Ok((s, _info)) => Ok((Link::Stream(StreamLink::new(Box::new(s), addr)), local)),
-        Err(e) => {
-            let phase = if matches!(e, tls::TlsError::Timeout) {
-                Phase::Timeout
-            } else {
-                Phase::Tls
-            };
-            Err(ctx.fail(url, Some(addr), phase, None, Some(e.to_string()), e.cause()))
-        }
+    let mux = sockets.for_ip(addr.ip()).map(|(m, _)| m.as_ref());
+    match connect::open(url, addr, mux, &ctx.tls, ctx.deadline).await {
+        Ok(o) => Ok((o.link, o.local)),
+        Err(e) => Err(ctx.fail(url, Some(addr), e.phase, None, Some(e.reason), e.cause)),
     }
 }
 
@@ -576,27 +518,9 @@ async fn relay_probe(
 ) -> (Expectation, Option<bool>) {
     let url = &server.url;
     let proto = url.protocol();
-    let mut link = match proto {
-        Protocol::Udp => match sockets.for_ip(addr.ip()) {
-            Some((mux, _)) => Link::Udp(mux.link(addr)),
-            None => {
-                return (
-                    ctx.fail(
-                        url,
-                        Some(addr),
-                        Phase::Connect,
-                        None,
-                        None,
-                        "no local UDP socket of the server's address family".into(),
-                    ),
-                    None,
-                )
-            }
-        },
-        _ => match open_stream(ctx, url, addr).await {
-            Ok((l, _)) => l,
-            Err(e) => return (e, None),
-        },
+    let mut link = match open_link(ctx, url, addr, sockets).await {
+        Ok((l, _)) => l,
+        Err(e) => return (e, None),
     };
     let client = TurnClient::new(TurnConfig {
         username: server.username.clone(),

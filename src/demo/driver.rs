@@ -364,6 +364,8 @@ impl Driver {
                     let Some(writer) = clients.get(&transmit.to) else {
                         return;
                     };
+                    // ...and does not pad the ChannelData it sends on streams either.
+                    pad_channel_data(&mut transmit.data);
                     if writer.try_send(transmit.data).is_err() {
                         let client = transmit.to;
                         let now = self.clock.now();
@@ -424,14 +426,28 @@ where
     }
     let (mut read, mut write) = tokio::io::split(stream);
     let mut buf = vec![0u8; STREAM_READ_BUF];
-    loop {
+    // turn-server-proto 0.7.3 does not skip the padding that RFC 8656 §12.5 requires after
+    // ChannelData on streams, so the stream is framed here and each message handed over
+    // without it.
+    let mut framer = rtc::shared::turn_framing::TurnStreamDecoder::new();
+    'conn: loop {
         tokio::select! {
             n = read.read(&mut buf) => match n {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let data = buf[..n].to_vec();
-                    if inputs.send(Input::StreamData { client, data }).await.is_err() {
-                        return;
+                    framer.extend_from_slice(&buf[..n]);
+                    loop {
+                        match framer.next_message() {
+                            Ok(Some(mut data)) => {
+                                strip_channel_padding(&mut data);
+                                if inputs.send(Input::StreamData { client, data }).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => break,
+                            // Not TURN: the stream cannot be resynchronised.
+                            Err(_) => break 'conn,
+                        }
                     }
                 }
             },
@@ -448,4 +464,19 @@ where
     }
     let _ = write.shutdown().await;
     let _ = inputs.send(Input::StreamClosed { client }).await;
+}
+
+/// Pad a ChannelData message to a multiple of 4 bytes, as streams require (RFC 8656 §12.5).
+fn pad_channel_data(msg: &mut Vec<u8>) {
+    if msg.len() >= 4 && msg[0] >> 6 == 0b01 {
+        msg.resize(msg.len().next_multiple_of(4), 0);
+    }
+}
+
+/// Trim a ChannelData message (first two bits 01) to its declared length.
+fn strip_channel_padding(msg: &mut Vec<u8>) {
+    if msg.len() >= 4 && msg[0] >> 6 == 0b01 {
+        let len = 4 + usize::from(u16::from_be_bytes([msg[2], msg[3]]));
+        msg.truncate(len);
+    }
 }

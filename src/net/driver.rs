@@ -19,14 +19,27 @@ pub enum Link {
     Udp(UdpLink),
     /// TCP or TLS.
     Stream(StreamLink),
+    /// Moved out or closed: sends fail, receives never arrive.
+    Closed,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Udp(l) => write!(f, "Link::Udp({})", l.remote()),
+            Link::Stream(l) => write!(f, "Link::Stream({})", l.remote()),
+            Link::Closed => f.write_str("Link::Closed"),
+        }
+    }
 }
 
 impl Link {
     /// The server's address.
-    pub fn remote(&self) -> SocketAddr {
+    pub fn remote(&self) -> Option<SocketAddr> {
         match self {
-            Link::Udp(l) => l.remote(),
-            Link::Stream(l) => l.remote(),
+            Link::Udp(l) => Some(l.remote()),
+            Link::Stream(l) => Some(l.remote()),
+            Link::Closed => None,
         }
     }
 
@@ -34,6 +47,7 @@ impl Link {
         match self {
             Link::Udp(l) => l.send(b).await,
             Link::Stream(l) => l.send(b).await,
+            Link::Closed => Err(io::Error::new(io::ErrorKind::NotConnected, "link closed")),
         }
     }
 
@@ -41,6 +55,7 @@ impl Link {
         match self {
             Link::Udp(l) => Ok(l.recv().await.map(|(_, b)| b)),
             Link::Stream(l) => l.recv().await,
+            Link::Closed => Ok(None),
         }
     }
 

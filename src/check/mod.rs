@@ -1,0 +1,3 @@
+//! `iceprobe check`: the TURN/STUN deployment doctor.
+
+pub mod probe;

@@ -1,0 +1,819 @@
+//! One `check` row: a server address over one transport, stage by stage — connect, TLS, STUN
+//! Binding, the 401 challenge, Allocate, CreatePermission, ChannelBind, real data through the
+//! relay (Send indication and ChannelData, echoed by a second allocation we own), and release.
+//!
+//! The critical path is kept at the protocol minimum: the Binding runs beside the Allocate,
+//! permission beside channel bind, both echoes at once, both releases at once.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::failure::{explain_code, explain_silence, ErrorContext, Phase};
+use crate::ice_url::{Protocol, ServerUrl};
+use crate::net::connect::{self, Opened};
+use crate::net::driver::{drive, Link, Stop};
+use crate::net::tls::TlsOptions;
+use crate::net::udp::UdpMux;
+use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent, TurnFailure, TurnOp};
+use crate::report::check::*;
+use crate::secret::Secret;
+
+/// Channel number used for the ChannelData echo (RFC 8656 §12: 0x4000–0x4FFF).
+const CHANNEL: u16 = 0x4000;
+
+/// Settings shared by every row.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Initial RTO over UDP.
+    pub rto: Duration,
+    /// TLS verification.
+    pub tls: TlsOptions,
+    /// Ask for an IPv6 relay (REQUESTED-ADDRESS-FAMILY).
+    pub ipv6_relay: bool,
+    /// Credentials came from a REST secret.
+    pub rest_credentials: bool,
+    /// Longest wait for the echoes, within the deadline.
+    pub echo_timeout: Duration,
+}
+
+/// What one row probes.
+#[derive(Debug, Clone)]
+pub struct RowInput {
+    /// The URL as given.
+    pub url: ServerUrl,
+    /// The URL probed for this transport.
+    pub probed: ServerUrl,
+    /// The server address.
+    pub addr: SocketAddr,
+    /// DNS stage for the host (shared by its rows).
+    pub dns: Stage<DnsInfo>,
+    /// TURN username.
+    pub username: Option<String>,
+    /// TURN credential.
+    pub password: Option<Secret>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn failed<T>(
+    ms: Option<f64>,
+    phase: Phase,
+    code: Option<u16>,
+    reason: Option<String>,
+    cause: String,
+) -> Stage<T> {
+    Stage::Failed {
+        ms,
+        phase,
+        code,
+        reason,
+        cause,
+    }
+}
+
+/// A fresh row with every stage not checked (yet).
+fn blank(input: &RowInput) -> CheckRow {
+    let turn = input.probed.is_turn();
+    let na_turn = if turn {
+        "not reached"
+    } else {
+        "not applicable: stun: URL"
+    };
+    CheckRow {
+        url: input.url.to_string(),
+        probed_url: input.probed.to_string(),
+        family: if input.addr.is_ipv4() { "ipv4" } else { "ipv6" }.into(),
+        address: input.addr.to_string(),
+        transport: input.probed.protocol(),
+        turn,
+        dns: input.dns.clone(),
+        connect: Stage::not_checked(if input.probed.protocol() == Protocol::Udp {
+            "not applicable: UDP"
+        } else {
+            "not reached"
+        }),
+        tls: Stage::not_checked(if input.probed.protocol() == Protocol::Tls {
+            "not reached"
+        } else {
+            "not applicable: no TLS"
+        }),
+        binding: Stage::not_checked("not reached"),
+        challenge: Stage::not_checked(na_turn),
+        allocate: Stage::not_checked(na_turn),
+        permission: Stage::not_checked(na_turn),
+        channel: Stage::not_checked(na_turn),
+        send_echo: Stage::not_checked(na_turn),
+        channel_echo: Stage::not_checked(na_turn),
+        release: Stage::not_checked(na_turn),
+        warnings: vec![],
+        verdict: RowVerdict::Fail,
+    }
+}
+
+/// Mark every not-yet-reached stage as skipped because an earlier one failed.
+fn skip_rest(row: &mut CheckRow, why: &str) {
+    let reason = format!("skipped: {why}");
+    macro_rules! skip {
+        ($($f:ident),*) => {$(
+            if let Stage::NotChecked { reason: r } = &row.$f {
+                if r == "not reached" {
+                    row.$f = Stage::not_checked(reason.clone());
+                }
+            }
+        )*};
+    }
+    skip!(
+        connect,
+        tls,
+        binding,
+        challenge,
+        allocate,
+        permission,
+        channel,
+        send_echo,
+        channel_echo,
+        release
+    );
+}
+
+/// One side of the relay test: a link and a TURN client on it.
+struct Side {
+    link: Link,
+    client: TurnClient,
+    _mux: Option<UdpMux>,
+}
+
+impl Side {
+    async fn open(
+        cfg: &ProbeConfig,
+        input: &RowInput,
+        deadline: Instant,
+    ) -> Result<(Side, Opened), connect::OpenError> {
+        let mux = if input.probed.protocol() == Protocol::Udp {
+            let any: SocketAddr = if input.addr.is_ipv4() {
+                (Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            match UdpMux::bind(any).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    return Err(connect::OpenError {
+                        phase: Phase::Connect,
+                        reason: e.to_string(),
+                        cause: format!("cannot open a local UDP socket: {e}"),
+                        elapsed: Duration::ZERO,
+                        connect: None,
+                    })
+                }
+            }
+        } else {
+            None
+        };
+        let mut opened =
+            connect::open(&input.probed, input.addr, mux.as_ref(), &cfg.tls, deadline).await?;
+        let client = TurnClient::new(TurnConfig {
+            username: input.username.clone(),
+            password: input.password.clone(),
+            ipv6_relay: cfg.ipv6_relay.then_some(true),
+            rto: cfg.rto,
+            reliable: input.probed.protocol().is_stream(),
+        })
+        .map_err(|e| connect::OpenError {
+            phase: Phase::TurnAllocate,
+            reason: e.clone(),
+            cause: e,
+            elapsed: Duration::ZERO,
+            connect: None,
+        })?;
+        // Move the link out; `Opened` keeps the timings for the caller.
+        let link = std::mem::replace(&mut opened.link, Link::Closed);
+        Ok((
+            Side {
+                link,
+                client,
+                _mux: mux,
+            },
+            opened,
+        ))
+    }
+
+    /// Drive until `done` says so, the deadline, or a failure event (returned).
+    async fn run(
+        &mut self,
+        deadline: Instant,
+        cancel: &mut watch::Receiver<bool>,
+        mut on: impl FnMut(&mut TurnClient, &TurnEvent, Instant) -> bool,
+    ) -> (Stop, Vec<TurnEvent>) {
+        let mut seen = vec![];
+        let stop = drive(
+            &mut self.link,
+            &mut self.client,
+            deadline,
+            cancel,
+            |c, ev, now| {
+                let done = on(c, &ev, now);
+                seen.push(ev);
+                done
+            },
+        )
+        .await;
+        (stop, seen)
+    }
+}
+
+/// Probe one row. Never panics; every wait is bounded by `deadline` (releases get a short grace).
+pub async fn probe_row(
+    cfg: &ProbeConfig,
+    input: RowInput,
+    deadline: Instant,
+    cancel: watch::Receiver<bool>,
+) -> CheckRow {
+    let mut row = blank(&input);
+    if input.dns.is_failed() {
+        skip_rest(&mut row, "DNS failed");
+        return row;
+    }
+    let mut cancel = cancel;
+    let err_ctx = ErrorContext {
+        rest_credentials: cfg.rest_credentials,
+        alternate_server: None,
+    };
+    let proto = input.probed.protocol();
+
+    // Connect and TLS.
+    let (mut a, opened) = match Side::open(cfg, &input, deadline).await {
+        Ok(x) => x,
+        Err(e) => {
+            let stage_ms = Some(ms(e.elapsed));
+            match (e.phase, e.connect) {
+                (Phase::Tls, Some(c)) | (Phase::Timeout, Some(c)) if proto == Protocol::Tls => {
+                    row.connect = Stage::Ok {
+                        ms: ms(c),
+                        info: Nothing {},
+                    };
+                    row.tls = failed(stage_ms, e.phase, None, Some(e.reason), e.cause);
+                }
+                _ => row.connect = failed(stage_ms, e.phase, None, Some(e.reason), e.cause),
+            }
+            skip_rest(&mut row, "could not reach the server");
+            return row;
+        }
+    };
+    if let Some(c) = opened.connect {
+        row.connect = Stage::Ok {
+            ms: ms(c),
+            info: Nothing {},
+        };
+    }
+    if let Some(info) = opened.tls {
+        row.tls = Stage::Ok {
+            ms: info.handshake_ms,
+            info,
+        };
+    }
+
+    // Binding beside the Allocate on the same link.
+    let t = Instant::now();
+    a.client.binding(t);
+    let turn = input.probed.is_turn();
+    if turn {
+        a.client.allocate(t);
+    }
+    let mut bound = false;
+    let mut allocated: Option<SocketAddr> = None;
+    let mut a_failed = false;
+    let (stop, events) = a
+        .run(deadline, &mut cancel, |_, ev, _| {
+            match ev {
+                TurnEvent::Bound { .. } => bound = true,
+                TurnEvent::Allocated { relayed, .. } => allocated = Some(*relayed),
+                TurnEvent::Failed {
+                    op: TurnOp::Allocate,
+                    ..
+                } => a_failed = true,
+                TurnEvent::Failed {
+                    op: TurnOp::Binding,
+                    ..
+                } => bound = true,
+                _ => {}
+            }
+            bound && (!turn || allocated.is_some() || a_failed)
+        })
+        .await;
+    for ev in &events {
+        match ev {
+            TurnEvent::Bound {
+                mapped,
+                rtt,
+                software,
+                fingerprint,
+                sends,
+            } => {
+                row.binding = Stage::Ok {
+                    ms: ms(*rtt),
+                    info: BindingInfo {
+                        mapped: mapped.to_string(),
+                        software: software.clone(),
+                        fingerprint: *fingerprint == Some(true),
+                        sends: *sends,
+                    },
+                }
+            }
+            TurnEvent::Challenged { realm, rtt } => {
+                row.challenge = Stage::Ok {
+                    ms: ms(*rtt),
+                    info: ChallengeInfo {
+                        realm: realm.clone(),
+                    },
+                }
+            }
+            TurnEvent::Allocated {
+                relayed,
+                mapped,
+                lifetime,
+                rtt,
+                software,
+                integrity,
+            } => {
+                row.allocate = Stage::Ok {
+                    ms: ms(*rtt),
+                    info: AllocationInfo {
+                        relayed: relayed.to_string(),
+                        mapped: mapped.map(|m| m.to_string()),
+                        lifetime_s: *lifetime,
+                        integrity: *integrity,
+                        software: software.clone(),
+                    },
+                };
+                if !row.challenge.is_ok() {
+                    row.challenge =
+                        Stage::not_checked("the server allocated without asking for credentials");
+                }
+            }
+            TurnEvent::Failed { op, failure } => {
+                let port = input.addr.port();
+                match op {
+                    TurnOp::Binding => {
+                        row.binding = turn_failure(*op, failure.clone(), proto, port, &err_ctx)
+                    }
+                    // A failure after the 401 is the authenticated Allocate's; before it, the
+                    // challenge itself failed.
+                    TurnOp::Allocate if row.challenge.is_ok() => {
+                        row.allocate = turn_failure(*op, failure.clone(), proto, port, &err_ctx)
+                    }
+                    TurnOp::Allocate => {
+                        row.challenge = turn_failure(*op, failure.clone(), proto, port, &err_ctx)
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if !matches!(stop, Stop::Done) {
+        let stage = stop_stage(&stop, proto, input.addr.port());
+        if !row.binding.is_ok() && !row.binding.is_failed() {
+            row.binding = stage.clone();
+        }
+        if turn && !row.challenge.is_ok() && !row.challenge.is_failed() {
+            row.challenge = stage_cast(&stage);
+        } else if turn
+            && row.challenge.is_ok()
+            && !row.allocate.is_ok()
+            && !row.allocate.is_failed()
+        {
+            row.allocate = stage_cast(&stage);
+        }
+    }
+    let Some(a_relayed) = allocated else {
+        skip_rest(&mut row, if turn { "no allocation" } else { "STUN only" });
+        release(&mut a, deadline, &mut row, false).await;
+        return row;
+    };
+
+    // The peer: a second allocation we own, over the same transport.
+    let mut b = match Side::open(cfg, &input, deadline).await {
+        Ok((b, _)) => b,
+        Err(e) => {
+            let why = format!("could not open the peer connection: {}", e.cause);
+            row.permission = failed(None, Phase::Relay, None, Some(e.reason), why.clone());
+            skip_rest(&mut row, "no peer allocation");
+            release(&mut a, deadline, &mut row, true).await;
+            return row;
+        }
+    };
+    b.client.allocate(Instant::now());
+    let mut b_relayed = None;
+    let (b_stop, b_events) = b
+        .run(deadline, &mut cancel, |_, ev, _| match ev {
+            TurnEvent::Allocated { relayed, .. } => {
+                b_relayed = Some(*relayed);
+                true
+            }
+            TurnEvent::Failed { .. } => true,
+            _ => false,
+        })
+        .await;
+    let Some(b_relayed) = b_relayed else {
+        let why = b_events
+            .iter()
+            .find_map(|e| match e {
+                TurnEvent::Failed { failure, .. } => Some(format!("{failure:?}")),
+                _ => None,
+            })
+            .unwrap_or_else(|| format!("{b_stop:?}"));
+        row.permission = failed(
+            None,
+            Phase::Relay,
+            None,
+            Some(why),
+            "could not create the second (peer) allocation used for the echo test".into(),
+        );
+        skip_rest(&mut row, "no peer allocation");
+        release_both(&mut a, &mut b, deadline, &mut row).await;
+        return row;
+    };
+
+    // Permission and channel on A; permission on B for A's relayed address.
+    let t = Instant::now();
+    a.client.create_permission(t, b_relayed);
+    a.client.channel_bind(t, b_relayed, CHANNEL);
+    b.client.create_permission(t, a_relayed);
+    let (mut perm, mut chan) = (None, None);
+    let mut b_perm = false;
+    let (mut ca, mut cb) = (cancel.clone(), cancel.clone());
+    let (ra, rb) = tokio::join!(
+        a.run(deadline, &mut ca, |_, ev, _| {
+            match ev {
+                TurnEvent::PermissionCreated { .. }
+                | TurnEvent::Failed {
+                    op: TurnOp::CreatePermission,
+                    ..
+                } => perm = Some(ev.clone()),
+                TurnEvent::ChannelBound { .. }
+                | TurnEvent::Failed {
+                    op: TurnOp::ChannelBind,
+                    ..
+                } => chan = Some(ev.clone()),
+                _ => {}
+            }
+            perm.is_some() && chan.is_some()
+        }),
+        b.run(deadline, &mut cb, |_, ev, _| {
+            b_perm = matches!(
+                ev,
+                TurnEvent::PermissionCreated { .. } | TurnEvent::Failed { .. }
+            );
+            b_perm
+        }),
+    );
+    drop((ra, rb));
+    row.permission = match perm {
+        Some(TurnEvent::PermissionCreated { rtt, .. }) => Stage::Ok {
+            ms: ms(rtt),
+            info: Nothing {},
+        },
+        Some(TurnEvent::Failed { op, failure }) => {
+            turn_failure(op, failure, proto, input.addr.port(), &err_ctx)
+        }
+        _ => stop_stage(&Stop::Deadline, proto, input.addr.port()),
+    };
+    row.channel = match chan {
+        Some(TurnEvent::ChannelBound { rtt, .. }) => Stage::Ok {
+            ms: ms(rtt),
+            info: Nothing {},
+        },
+        Some(TurnEvent::Failed { op, failure }) => {
+            turn_failure(op, failure, proto, input.addr.port(), &err_ctx)
+        }
+        _ => stop_stage(&Stop::Deadline, proto, input.addr.port()),
+    };
+
+    // Echo: A → relay A → relay B → B, and back, once by Send indication, once by ChannelData.
+    if row.permission.is_ok() {
+        let nonce: u64 = rand::random();
+        let send_payload = format!("iceprobe-echo-send-{nonce:016x}").into_bytes();
+        let chan_payload = format!("iceprobe-echo-chan-{nonce:016x}").into_bytes();
+        let echo_deadline = deadline.min(Instant::now() + cfg.echo_timeout);
+        let t0 = Instant::now();
+        a.client.send_indication(b_relayed, &send_payload);
+        if row.channel.is_ok() {
+            a.client.channel_data(CHANNEL, &chan_payload);
+        }
+        let want_chan = row.channel.is_ok();
+        let (mut got_send, mut got_chan) = (None, None);
+        let mut echoed = 0;
+        let (mut ca, mut cb) = (cancel.clone(), cancel.clone());
+        tokio::join!(
+            a.run(echo_deadline, &mut ca, |_, ev, now| {
+                // Once a channel is bound to B, the server returns both echoes as ChannelData
+                // (RFC 8656 §12.6): tell them apart by payload, not by framing.
+                if let TurnEvent::Data { data, channel, .. } = ev {
+                    if *data == send_payload {
+                        got_send = Some(now - t0);
+                    } else if *data == chan_payload {
+                        got_chan = Some((now - t0, *channel));
+                    }
+                }
+                got_send.is_some() && (!want_chan || got_chan.is_some())
+            }),
+            b.run(echo_deadline, &mut cb, |c, ev, _| {
+                if let TurnEvent::Data {
+                    data,
+                    peer: Some(peer),
+                    ..
+                } = ev
+                {
+                    c.send_indication(*peer, data);
+                    echoed += 1;
+                }
+                echoed >= if want_chan { 2 } else { 1 }
+            }),
+        );
+        let silent = |what: &str| {
+            failed(None, Phase::Relay, None, Some("no echo".into()), format!("data sent by {what} did not come back through the relay: the server does not relay between allocations (check denied-peer-ip / allowed-peer-ip) or drops relayed UDP"))
+        };
+        let bytes = send_payload.len();
+        row.send_echo = match got_send {
+            Some(rtt) => Stage::Ok {
+                ms: ms(rtt),
+                info: EchoInfo {
+                    peer: b_relayed.to_string(),
+                    bytes,
+                },
+            },
+            None => silent("Send indication"),
+        };
+        row.channel_echo = match (want_chan, got_chan) {
+            (false, _) => Stage::not_checked("skipped: ChannelBind failed"),
+            (true, Some((rtt, _))) => Stage::Ok {
+                ms: ms(rtt),
+                info: EchoInfo {
+                    peer: b_relayed.to_string(),
+                    bytes,
+                },
+            },
+            (true, None) => silent("ChannelData"),
+        };
+    } else {
+        row.send_echo = Stage::not_checked("skipped: no permission");
+        row.channel_echo = Stage::not_checked("skipped: no permission");
+    }
+    release_both(&mut a, &mut b, deadline, &mut row).await;
+    row
+}
+
+fn stage_cast<T, U>(s: &Stage<T>) -> Stage<U> {
+    match s {
+        Stage::Failed {
+            ms,
+            phase,
+            code,
+            reason,
+            cause,
+        } => Stage::Failed {
+            ms: *ms,
+            phase: *phase,
+            code: *code,
+            reason: reason.clone(),
+            cause: cause.clone(),
+        },
+        Stage::NotChecked { reason } => Stage::NotChecked {
+            reason: reason.clone(),
+        },
+        Stage::Ok { ms, .. } => Stage::Failed {
+            ms: Some(*ms),
+            phase: Phase::Timeout,
+            code: None,
+            reason: None,
+            cause: "internal: unexpected state".into(),
+        },
+    }
+}
+
+fn stop_stage<T>(stop: &Stop, proto: Protocol, port: u16) -> Stage<T> {
+    match stop {
+        Stop::Deadline | Stop::Done => failed(
+            None,
+            Phase::Timeout,
+            None,
+            None,
+            explain_silence(proto, port, None),
+        ),
+        Stop::Cancelled => failed(
+            None,
+            Phase::Timeout,
+            None,
+            Some("cancelled".into()),
+            "interrupted (Ctrl-C)".into(),
+        ),
+        Stop::Closed => failed(
+            None,
+            Phase::Connect,
+            None,
+            Some("connection closed".into()),
+            "the server closed the connection".into(),
+        ),
+        Stop::Io(e) => failed(
+            None,
+            Phase::Connect,
+            None,
+            Some(e.to_string()),
+            format!("network error: {e}"),
+        ),
+    }
+}
+
+fn turn_failure<T>(
+    op: TurnOp,
+    failure: TurnFailure,
+    proto: Protocol,
+    port: u16,
+    ctx: &ErrorContext,
+) -> Stage<T> {
+    let phase = match op {
+        TurnOp::Allocate => Phase::TurnAllocate,
+        TurnOp::CreatePermission => Phase::Permission,
+        TurnOp::ChannelBind => Phase::Channel,
+        TurnOp::Release => Phase::Release,
+        TurnOp::Binding => Phase::Stun,
+    };
+    match failure {
+        TurnFailure::Rejected(e) => {
+            let phase = if matches!(e.code, 401 | 438 | 441) { Phase::TurnAuth } else { phase };
+            let cause = explain_code(phase, e.code, &ctx.with_alternate(e.alternate_server));
+            failed(None, phase, Some(e.code), Some(e.reason), cause)
+        }
+        TurnFailure::Timeout => failed(None, Phase::Timeout, None, None, explain_silence(proto, port, None)),
+        TurnFailure::NoCredentials { realm } => failed(
+            None,
+            Phase::TurnAuth,
+            Some(401),
+            realm.map(|r| format!("realm {r:?}")),
+            "the TURN server requires credentials: pass --username and --credential (or --turn-secret)".into(),
+        ),
+        TurnFailure::Protocol(p) => failed(None, phase, None, Some(p.clone()), format!("the server's reply broke the protocol: {p}")),
+    }
+}
+
+/// Release grace: a release is always attempted, even at the deadline.
+fn release_deadline(deadline: Instant) -> Instant {
+    let now = Instant::now();
+    deadline
+        .max(now + Duration::from_millis(300))
+        .min(now + Duration::from_secs(2))
+}
+
+async fn release(a: &mut Side, deadline: Instant, row: &mut CheckRow, record: bool) {
+    a.client.abandon();
+    while a.client.poll_event().is_some() {}
+    a.client.release(Instant::now());
+    if !a.client.is_busy() {
+        a.link.close().await;
+        return;
+    }
+    let (_keep, mut never) = watch::channel(false);
+    let mut result = None;
+    a.run(release_deadline(deadline), &mut never, |_, ev, _| {
+        result = Some(ev.clone());
+        matches!(ev, TurnEvent::Released { .. } | TurnEvent::Failed { .. })
+    })
+    .await;
+    a.link.close().await;
+    if record {
+        row.release = match result {
+            Some(TurnEvent::Released { rtt }) => Stage::Ok {
+                ms: ms(rtt),
+                info: Nothing {},
+            },
+            Some(TurnEvent::Failed { failure, .. }) => turn_failure(
+                TurnOp::Release,
+                failure,
+                Protocol::Udp,
+                0,
+                &ErrorContext::default(),
+            ),
+            _ => failed(
+                None,
+                Phase::Release,
+                None,
+                None,
+                "no answer to Refresh LIFETIME 0: the allocation may stay until it expires".into(),
+            ),
+        };
+    }
+}
+
+async fn release_both(a: &mut Side, b: &mut Side, deadline: Instant, row: &mut CheckRow) {
+    let mut scratch = row.clone();
+    tokio::join!(
+        release(a, deadline, row, true),
+        release(b, deadline, &mut scratch, true)
+    );
+    if !scratch.release.is_ok() && row.release.is_ok() {
+        row.release = scratch.release;
+    }
+}
+
+/// The address family's any-address.
+pub fn any_addr(ip: IpAddr) -> SocketAddr {
+    match ip {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set their own deadline
+mod tests {
+    use super::*;
+    use crate::demo::DemoServer;
+
+    async fn row_for(
+        server: &DemoServer,
+        url: &str,
+        addr: SocketAddr,
+        ca: &std::path::Path,
+        password: &str,
+    ) -> CheckRow {
+        let cfg = ProbeConfig {
+            rto: Duration::from_millis(200),
+            tls: TlsOptions {
+                ca_file: Some(ca.to_path_buf()),
+                server_name: None,
+                insecure: false,
+            },
+            ipv6_relay: false,
+            rest_credentials: false,
+            echo_timeout: Duration::from_secs(2),
+        };
+        let url: ServerUrl = url.parse().unwrap();
+        let input = RowInput {
+            url: url.clone(),
+            probed: url,
+            addr,
+            dns: Stage::not_checked("IP literal"),
+            username: Some(server.username.clone()),
+            password: Some(Secret::new(password)),
+        };
+        let (_tx, rx) = watch::channel(false);
+        probe_row(&cfg, input, Instant::now() + Duration::from_secs(5), rx).await
+    }
+
+    /// Every stage against the in-process server, over each transport.
+    #[tokio::test]
+    async fn every_stage_passes_against_the_demo_server() {
+        let server = DemoServer::start("127.0.0.1".parse().unwrap())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, &server.ca_pem).unwrap();
+        let pw = server.password.expose().to_string();
+        for (url, addr) in [
+            (format!("turn:{}?transport=udp", server.udp), server.udp),
+            (format!("turn:{}?transport=tcp", server.tcp), server.tcp),
+            (format!("turns:{}", server.tls), server.tls),
+        ] {
+            let row = row_for(&server, &url, addr, &ca, &pw).await;
+            for (name, ok) in [
+                ("binding", row.binding.is_ok()),
+                ("challenge", row.challenge.is_ok()),
+                ("allocate", row.allocate.is_ok()),
+                ("permission", row.permission.is_ok()),
+                ("channel", row.channel.is_ok()),
+                ("send_echo", row.send_echo.is_ok()),
+                ("channel_echo", row.channel_echo.is_ok()),
+                ("release", row.release.is_ok()),
+            ] {
+                assert!(ok, "{url}: {name} failed: {row:#?}");
+            }
+            assert_eq!(row.tls.is_ok(), url.starts_with("turns:"), "{row:#?}");
+            assert_eq!(row.connect.is_ok(), !url.ends_with("udp"), "{row:#?}");
+        }
+        let bad = row_for(
+            &server,
+            &format!("turn:{}", server.udp),
+            server.udp,
+            &ca,
+            "wrong",
+        )
+        .await;
+        assert!(bad.challenge.is_ok());
+        match &bad.allocate {
+            Stage::Failed {
+                code: Some(401),
+                phase: Phase::TurnAuth,
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(bad.permission, Stage::NotChecked { .. }));
+        server.shutdown().await;
+    }
+}
