@@ -88,7 +88,14 @@ async fn run_demo(
     style: Style,
     cancel: watch::Receiver<bool>,
 ) -> i32 {
-    match crate::demo::run::demo_gather(a.timeout).await {
+    let timeout = match crate::cli::config::demo_timeout(a.timeout) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    match crate::demo::run::demo_gather(timeout).await {
         Ok((server, cfg, _ca)) => {
             if a.output.format == Format::Table {
                 let _ = writeln!(

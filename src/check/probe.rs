@@ -4,6 +4,7 @@
 //!
 //! The critical path is kept at the protocol minimum: the Binding runs beside the Allocate,
 //! permission beside channel bind, both echoes at once, both releases at once.
+#![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};

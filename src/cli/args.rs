@@ -14,7 +14,7 @@ use crate::report::render::Format;
 #[derive(Debug, Parser)]
 #[command(name = "iceprobe", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 every server gave what it should; 1 some server failed; 2 usage or configuration error."
+    after_help = "Exit codes: 0 every server gave what it should; 1 some server failed; 2 usage or configuration error; 130 interrupted (Ctrl-C)."
 )]
 pub struct Cli {
     /// What to do.
@@ -29,6 +29,7 @@ pub enum Command {
     #[command(after_help = GATHER_EXAMPLES)]
     Gather(Box<GatherArgs>),
     /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
+    #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
 }
 
@@ -39,7 +40,11 @@ const GATHER_EXAMPLES: &str = "Examples:
   ICEPROBE_TURN_SECRET=s3cret iceprobe gather turn:turn.example.org?transport=tcp
 
 Exit codes: 0 every server gave what it should (STUN URL → srflx, TURN URL → relay);
-1 some server failed; 2 usage or configuration error.";
+1 some server failed; 2 usage or configuration error; 130 interrupted (Ctrl-C).";
+
+const DEMO_EXIT_CODES: &str =
+    "Exit codes: 0 every relay (UDP, TCP, TLS) came up; 1 something failed;
+2 usage error; 130 interrupted (Ctrl-C).";
 
 /// Where the servers come from, and their credentials. Shared by every probing subcommand.
 #[derive(Debug, Args, Clone, Default)]

@@ -81,6 +81,7 @@ pub async fn servers(
         "--turn-secret-file",
     )?;
     let rest = secret.is_some();
+    let ttl = in_range("--turn-ttl", a.turn_ttl, MAX_TURN_TTL)?;
     match secret {
         Some(secret) => {
             if credential.is_some() {
@@ -96,7 +97,7 @@ pub async fn servers(
             let (user, cred) = servers::rest_credentials(
                 &secret,
                 a.username.as_deref(),
-                now + a.turn_ttl.as_secs(),
+                now.saturating_add(ttl.as_secs()),
             );
             servers::apply_credentials(&mut cfg.servers, Some(&user), Some(&cred));
         }
@@ -119,20 +120,43 @@ pub fn tls_options(t: &TlsArgs) -> TlsOptions {
     }
 }
 
-fn positive(flag: &'static str, d: Duration) -> Result<Duration, UsageError> {
+/// Longest accepted `--timeout` / `--rto`, and how to spell it. Deadlines are `Instant + duration`, which panics on
+/// overflow for absurd values (e.g. `--timeout 18446744073709551615s`); a day is far beyond any
+/// useful probe.
+pub const MAX_TIMEOUT: (Duration, &str) = (Duration::from_secs(24 * 3600), "24h");
+/// Longest accepted `--turn-ttl`, and how to spell it: the expiry is `now + ttl` in Unix seconds (a u64).
+pub const MAX_TURN_TTL: (Duration, &str) = (Duration::from_secs(3650 * 24 * 3600), "3650days");
+
+/// A duration flag must be in `(0, max]`.
+fn in_range(
+    flag: &'static str,
+    d: Duration,
+    (max, max_text): (Duration, &str),
+) -> Result<Duration, UsageError> {
     if d.is_zero() {
         return Err(UsageError::BadFlag {
             flag,
             why: "must be greater than zero".into(),
         });
     }
+    if d > max {
+        return Err(UsageError::BadFlag {
+            flag,
+            why: format!("must be at most {max_text}"),
+        });
+    }
     Ok(d)
+}
+
+/// Validate `demo --timeout` (same rules as `gather --timeout`).
+pub fn demo_timeout(timeout: Duration) -> Result<Duration, UsageError> {
+    in_range("--timeout", timeout, MAX_TIMEOUT)
 }
 
 /// Validate `gather` flags.
 pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
-    let timeout = positive("--timeout", a.timeout)?;
-    let rto = positive("--rto", a.rto)?;
+    let timeout = in_range("--timeout", a.timeout, MAX_TIMEOUT)?;
+    let rto = in_range("--rto", a.rto, MAX_TIMEOUT)?;
     let (servers, relay_from_config, rest) = servers(&a.servers, timeout).await?;
     let families = match (a.ipv4, a.ipv6) {
         (true, false) => Families {
@@ -159,4 +183,35 @@ pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
         tls: tls_options(&a.tls),
         rest_credentials: rest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_flags_are_bounded() {
+        let s = Duration::from_secs;
+        let cases = [
+            (s(0), MAX_TIMEOUT, Some("must be greater than zero")),
+            (Duration::from_nanos(1), MAX_TIMEOUT, None),
+            (s(24 * 3600), MAX_TIMEOUT, None),
+            (s(24 * 3600 + 1), MAX_TIMEOUT, Some("must be at most 24h")),
+            (Duration::MAX, MAX_TIMEOUT, Some("must be at most 24h")),
+            (s(3650 * 24 * 3600), MAX_TURN_TTL, None),
+            (
+                Duration::MAX,
+                MAX_TURN_TTL,
+                Some("must be at most 3650days"),
+            ),
+        ];
+        for (d, max, want) in cases {
+            let got = in_range("--x", d, max);
+            match (want, got) {
+                (None, Ok(v)) => assert_eq!(v, d),
+                (Some(w), Err(e)) => assert_eq!(e.to_string(), format!("--x: {w}")),
+                (w, g) => panic!("{d:?}: want {w:?}, got {g:?}"),
+            }
+        }
+    }
 }

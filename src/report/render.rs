@@ -22,8 +22,10 @@ pub enum Format {
     #[default]
     Table,
     /// Nothing until the end, then the whole [`GatherReport`] as pretty JSON.
+    #[value(help = "Nothing until the end, then the whole report as pretty JSON")]
     Json,
     /// One compact `{"type": ..., "data": ...}` [`Event`] per line, as it happens.
+    #[value(help = "One compact {\"type\": ..., \"data\": ...} event per line, as it happens")]
     Ndjson,
 }
 
