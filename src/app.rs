@@ -60,20 +60,20 @@ pub async fn gather_and_render(
     let interrupted = cancel.clone();
     let task = tokio::spawn(gather(cfg, tx, cancel));
     let mut writable = true;
+    let mut write_failed = false;
     while let Some(ev) = rx.recv().await {
         if writable {
             if let Err(e) = render_event(output.format, &ev, out, &style).and_then(|_| out.flush())
             {
+                // Stop writing but let the probes finish: they still release their allocations.
                 writable = false;
-                if e.kind() != io::ErrorKind::BrokenPipe {
-                    return 1;
-                }
+                write_failed = e.kind() != io::ErrorKind::BrokenPipe;
             }
         }
     }
     let code = match task.await {
-        Ok(report) => report.verdict.exit_code,
-        Err(_) => 1,
+        Ok(report) if !write_failed => report.verdict.exit_code,
+        _ => 1,
     };
     if *interrupted.borrow() {
         return EXIT_INTERRUPTED;
