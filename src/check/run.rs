@@ -1,0 +1,193 @@
+//! Running a whole `check`: plan, resolve, probe every row concurrently (bounded), then the
+//! pure verdicts. Rows stream out as they finish; the report keeps plan order.
+#![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::plan::{plan, Target};
+use super::probe::{probe_row, ProbeConfig, RowInput};
+use super::verdict::{check_verdict, cross_warnings, fix_list, row_verdict, row_warnings};
+use crate::failure::Phase;
+use crate::ice_url::{Host, ServerUrl};
+use crate::net::dns::{self, Families};
+use crate::report::check::*;
+use crate::servers::IceServer;
+
+/// Days before expiry at which a certificate is flagged.
+pub const CERT_WARN_DAYS: i64 = 14;
+
+/// Everything `check` needs, validated.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// Servers with credentials.
+    pub servers: Vec<IceServer>,
+    /// Probe UDP 3478, TCP 3478 and TLS 5349 of every host.
+    pub all_transports: bool,
+    /// Address families.
+    pub families: Families,
+    /// Deadline for the whole run.
+    pub timeout: Duration,
+    /// Rows probed at once.
+    pub concurrency: usize,
+    /// Per-row settings.
+    pub probe: ProbeConfig,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Resolve one host (both families; the caller filters), timed, as a DNS stage.
+async fn resolve(url: &ServerUrl, deadline: Instant) -> (Stage<DnsInfo>, Vec<SocketAddr>) {
+    if let Host::Ip(ip) = url.host {
+        return (Stage::not_checked("IP literal: no DNS"), vec![SocketAddr::new(ip, url.port)]);
+    }
+    let started = Instant::now();
+    let both = Families { v4: true, v6: true };
+    match dns::resolve(url, both, deadline.into()).await {
+        Ok(addrs) => (
+            Stage::Ok { ms: ms(started.elapsed()), info: DnsInfo { addresses: addrs.iter().map(|a| a.ip().to_string()).collect(), srv: vec![] } },
+            addrs,
+        ),
+        Err(e) => {
+            let phase = if matches!(e, dns::DnsError::Timeout { .. }) { Phase::Timeout } else { Phase::Dns };
+            (Stage::Failed { ms: Some(ms(started.elapsed())), phase, code: None, reason: Some(e.to_string()), cause: e.to_string() }, vec![])
+        }
+    }
+}
+
+/// A row for a target that never got an address (DNS failed, or no address of the family).
+fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
+    let nc = || Stage::not_checked(format!("skipped: {why}"));
+    let mut row = CheckRow {
+        url: t.url.to_string(),
+        probed_url: t.probed.to_string(),
+        family: String::new(),
+        address: String::new(),
+        transport: t.transport,
+        turn: t.probed.is_turn(),
+        dns,
+        connect: nc(),
+        tls: nc(),
+        binding: nc(),
+        challenge: nc(),
+        allocate: nc(),
+        permission: nc(),
+        channel: nc(),
+        send_echo: nc(),
+        channel_echo: nc(),
+        release: nc(),
+        warnings: vec![],
+        verdict: RowVerdict::Fail,
+    };
+    row.verdict = row_verdict(&row);
+    row
+}
+
+/// Run a check. Events stream to `events`; the report is returned and sent as `summary`.
+pub async fn check(cfg: CheckConfig, events: mpsc::UnboundedSender<CheckEvent>, cancel: watch::Receiver<bool>) -> CheckReport {
+    let t0 = Instant::now();
+    let deadline = t0 + cfg.timeout;
+    let urls: Vec<ServerUrl> = cfg.servers.iter().map(|s| s.url.clone()).collect();
+    let _ = events.send(CheckEvent::Start(CheckStart {
+        servers: urls.iter().map(|u| u.to_string()).collect(),
+        timeout_ms: cfg.timeout.as_millis() as u64,
+        all_transports: cfg.all_transports,
+        insecure_tls: cfg.probe.tls.insecure,
+    }));
+    let targets = plan(&urls, cfg.all_transports);
+    let creds: HashMap<ServerUrl, &IceServer> = cfg.servers.iter().map(|s| (s.url.clone(), s)).collect();
+
+    // Resolve each distinct host:port once, concurrently.
+    let mut lookups: JoinSet<(ServerUrl, (Stage<DnsInfo>, Vec<SocketAddr>))> = JoinSet::new();
+    let mut seen = std::collections::HashSet::new();
+    for t in &targets {
+        let key = (t.probed.host.clone(), t.probed.port);
+        if seen.insert(key) {
+            let u = t.probed.clone();
+            lookups.spawn(async move {
+                let r = resolve(&u, deadline).await;
+                (u, r)
+            });
+        }
+    }
+    let mut resolved: HashMap<(Host, u16), (Stage<DnsInfo>, Vec<SocketAddr>)> = HashMap::new();
+    while let Some(Ok((u, r))) = lookups.join_next().await {
+        resolved.insert((u.host.clone(), u.port), r);
+    }
+
+    // Rows: target × address of an allowed family.
+    let mut slots: Vec<Option<CheckRow>> = vec![];
+    let mut inputs: Vec<(usize, RowInput)> = vec![];
+    for t in &targets {
+        let (dns, addrs) = resolved.get(&(t.probed.host.clone(), t.probed.port)).cloned().unwrap_or_else(|| (Stage::not_checked("lookup did not finish"), vec![]));
+        let addrs: Vec<SocketAddr> = addrs.into_iter().filter(|a| cfg.families.allows(a.ip())).collect();
+        if addrs.is_empty() {
+            let why = if dns.is_failed() { "DNS failed" } else { "no address of the requested family" };
+            slots.push(Some(unreachable_row(t, dns, why)));
+            continue;
+        }
+        let server = creds.get(&t.url);
+        for addr in addrs {
+            inputs.push((
+                slots.len(),
+                RowInput {
+                    url: t.url.clone(),
+                    probed: t.probed.clone(),
+                    addr,
+                    dns: dns.clone(),
+                    username: server.and_then(|s| s.username.clone()),
+                    password: server.and_then(|s| s.credential.clone()),
+                },
+            ));
+            slots.push(None);
+        }
+    }
+
+    let sem = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let probe_cfg = Arc::new(cfg.probe.clone());
+    let mut tasks = JoinSet::new();
+    for (i, input) in inputs {
+        let sem = sem.clone();
+        let pc = probe_cfg.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            // The semaphore is never closed; a failed acquire would only mean shutdown.
+            let _permit = sem.acquire_owned().await.ok();
+            let mut row = probe_row(&pc, input, deadline, cancel).await;
+            row.warnings = row_warnings(&row, CERT_WARN_DAYS);
+            row.verdict = row_verdict(&row);
+            (i, row)
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        if let Ok((i, row)) = r {
+            let _ = events.send(CheckEvent::Row(Box::new(row.clone())));
+            slots[i] = Some(row);
+        }
+    }
+    let rows: Vec<CheckRow> = slots.into_iter().flatten().collect();
+    let warnings = cross_warnings(&rows);
+    let fix = fix_list(&rows, &warnings);
+    let verdict = check_verdict(&rows);
+    let report = CheckReport {
+        schema_version: CHECK_SCHEMA_VERSION,
+        command: "check".into(),
+        iceprobe_version: env!("CARGO_PKG_VERSION").into(),
+        timeout_ms: cfg.timeout.as_millis() as u64,
+        insecure_tls: cfg.probe.tls.insecure,
+        duration_ms: ms(t0.elapsed()),
+        rows,
+        warnings,
+        fix,
+        verdict,
+    };
+    let _ = events.send(CheckEvent::Summary(Box::new(report.clone())));
+    report
+}
