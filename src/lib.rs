@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod candidate;
+pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod failure;
