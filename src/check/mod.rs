@@ -1,3 +1,7 @@
-//! `iceprobe check`: the TURN/STUN deployment doctor.
+//! `iceprobe check`: the TURN/STUN deployment doctor — every server × address × transport,
+//! stage by stage.
 
+pub mod plan;
 pub mod probe;
+pub mod run;
+pub mod verdict;

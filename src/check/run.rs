@@ -12,15 +12,14 @@ use tokio::task::JoinSet;
 
 use super::plan::{plan, Target};
 use super::probe::{probe_row, ProbeConfig, RowInput};
-use super::verdict::{check_verdict, cross_warnings, fix_list, row_verdict, row_warnings};
+use super::verdict::{
+    check_verdict, cross_warnings, fix_list, row_verdict, row_warnings, CERT_EXPIRY_WARN_DAYS,
+};
 use crate::failure::Phase;
 use crate::ice_url::{Host, ServerUrl};
 use crate::net::dns::{self, Families};
 use crate::report::check::*;
 use crate::servers::IceServer;
-
-/// Days before expiry at which a certificate is flagged.
-pub const CERT_WARN_DAYS: i64 = 14;
 
 /// Everything `check` needs, validated.
 #[derive(Debug, Clone)]
@@ -39,32 +38,59 @@ pub struct CheckConfig {
     pub probe: ProbeConfig,
 }
 
+/// A host's DNS stage and the addresses it found.
+type Resolved = (Stage<DnsInfo>, Vec<SocketAddr>);
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// Resolve one host (both families; the caller filters), timed, as a DNS stage.
-async fn resolve(url: &ServerUrl, deadline: Instant) -> (Stage<DnsInfo>, Vec<SocketAddr>) {
+async fn resolve(url: &ServerUrl, deadline: Instant) -> Resolved {
     if let Host::Ip(ip) = url.host {
-        return (Stage::not_checked("IP literal: no DNS"), vec![SocketAddr::new(ip, url.port)]);
+        return (
+            Stage::not_checked("IP literal: no DNS"),
+            vec![SocketAddr::new(ip, url.port)],
+        );
     }
     let started = Instant::now();
     let both = Families { v4: true, v6: true };
     match dns::resolve(url, both, deadline.into()).await {
         Ok(addrs) => (
-            Stage::Ok { ms: ms(started.elapsed()), info: DnsInfo { addresses: addrs.iter().map(|a| a.ip().to_string()).collect(), srv: vec![] } },
+            Stage::Ok {
+                ms: ms(started.elapsed()),
+                info: DnsInfo {
+                    addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
+                    srv: vec![],
+                },
+            },
             addrs,
         ),
         Err(e) => {
-            let phase = if matches!(e, dns::DnsError::Timeout { .. }) { Phase::Timeout } else { Phase::Dns };
-            (Stage::Failed { ms: Some(ms(started.elapsed())), phase, code: None, reason: Some(e.to_string()), cause: e.to_string() }, vec![])
+            let phase = if matches!(e, dns::DnsError::Timeout { .. }) {
+                Phase::Timeout
+            } else {
+                Phase::Dns
+            };
+            (
+                Stage::Failed {
+                    ms: Some(ms(started.elapsed())),
+                    phase,
+                    code: None,
+                    reason: Some(e.to_string()),
+                    cause: e.to_string(),
+                },
+                vec![],
+            )
         }
     }
 }
 
 /// A row for a target that never got an address (DNS failed, or no address of the family).
 fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
-    let nc = || Stage::not_checked(format!("skipped: {why}"));
+    fn skipped<T>(why: &str) -> Stage<T> {
+        Stage::not_checked(format!("skipped: {why}"))
+    }
     let mut row = CheckRow {
         url: t.url.to_string(),
         probed_url: t.probed.to_string(),
@@ -73,16 +99,16 @@ fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
         transport: t.transport,
         turn: t.probed.is_turn(),
         dns,
-        connect: nc(),
-        tls: nc(),
-        binding: nc(),
-        challenge: nc(),
-        allocate: nc(),
-        permission: nc(),
-        channel: nc(),
-        send_echo: nc(),
-        channel_echo: nc(),
-        release: nc(),
+        connect: skipped(why),
+        tls: skipped(why),
+        binding: skipped(why),
+        challenge: skipped(why),
+        allocate: skipped(why),
+        permission: skipped(why),
+        channel: skipped(why),
+        send_echo: skipped(why),
+        channel_echo: skipped(why),
+        release: skipped(why),
         warnings: vec![],
         verdict: RowVerdict::Fail,
     };
@@ -91,7 +117,11 @@ fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
 }
 
 /// Run a check. Events stream to `events`; the report is returned and sent as `summary`.
-pub async fn check(cfg: CheckConfig, events: mpsc::UnboundedSender<CheckEvent>, cancel: watch::Receiver<bool>) -> CheckReport {
+pub async fn check(
+    cfg: CheckConfig,
+    events: mpsc::UnboundedSender<CheckEvent>,
+    cancel: watch::Receiver<bool>,
+) -> CheckReport {
     let t0 = Instant::now();
     let deadline = t0 + cfg.timeout;
     let urls: Vec<ServerUrl> = cfg.servers.iter().map(|s| s.url.clone()).collect();
@@ -102,10 +132,11 @@ pub async fn check(cfg: CheckConfig, events: mpsc::UnboundedSender<CheckEvent>, 
         insecure_tls: cfg.probe.tls.insecure,
     }));
     let targets = plan(&urls, cfg.all_transports);
-    let creds: HashMap<ServerUrl, &IceServer> = cfg.servers.iter().map(|s| (s.url.clone(), s)).collect();
+    let creds: HashMap<ServerUrl, &IceServer> =
+        cfg.servers.iter().map(|s| (s.url.clone(), s)).collect();
 
     // Resolve each distinct host:port once, concurrently.
-    let mut lookups: JoinSet<(ServerUrl, (Stage<DnsInfo>, Vec<SocketAddr>))> = JoinSet::new();
+    let mut lookups: JoinSet<(ServerUrl, Resolved)> = JoinSet::new();
     let mut seen = std::collections::HashSet::new();
     for t in &targets {
         let key = (t.probed.host.clone(), t.probed.port);
@@ -117,7 +148,7 @@ pub async fn check(cfg: CheckConfig, events: mpsc::UnboundedSender<CheckEvent>, 
             });
         }
     }
-    let mut resolved: HashMap<(Host, u16), (Stage<DnsInfo>, Vec<SocketAddr>)> = HashMap::new();
+    let mut resolved: HashMap<(Host, u16), Resolved> = HashMap::new();
     while let Some(Ok((u, r))) = lookups.join_next().await {
         resolved.insert((u.host.clone(), u.port), r);
     }
@@ -126,10 +157,20 @@ pub async fn check(cfg: CheckConfig, events: mpsc::UnboundedSender<CheckEvent>, 
     let mut slots: Vec<Option<CheckRow>> = vec![];
     let mut inputs: Vec<(usize, RowInput)> = vec![];
     for t in &targets {
-        let (dns, addrs) = resolved.get(&(t.probed.host.clone(), t.probed.port)).cloned().unwrap_or_else(|| (Stage::not_checked("lookup did not finish"), vec![]));
-        let addrs: Vec<SocketAddr> = addrs.into_iter().filter(|a| cfg.families.allows(a.ip())).collect();
+        let (dns, addrs) = resolved
+            .get(&(t.probed.host.clone(), t.probed.port))
+            .cloned()
+            .unwrap_or_else(|| (Stage::not_checked("lookup did not finish"), vec![]));
+        let addrs: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|a| cfg.families.allows(a.ip()))
+            .collect();
         if addrs.is_empty() {
-            let why = if dns.is_failed() { "DNS failed" } else { "no address of the requested family" };
+            let why = if dns.is_failed() {
+                "DNS failed"
+            } else {
+                "no address of the requested family"
+            };
             slots.push(Some(unreachable_row(t, dns, why)));
             continue;
         }
@@ -161,7 +202,7 @@ pub async fn check(cfg: CheckConfig, events: mpsc::UnboundedSender<CheckEvent>, 
             // The semaphore is never closed; a failed acquire would only mean shutdown.
             let _permit = sem.acquire_owned().await.ok();
             let mut row = probe_row(&pc, input, deadline, cancel).await;
-            row.warnings = row_warnings(&row, CERT_WARN_DAYS);
+            row.warnings = row_warnings(&row, CERT_EXPIRY_WARN_DAYS);
             row.verdict = row_verdict(&row);
             (i, row)
         });

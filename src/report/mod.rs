@@ -4,4 +4,5 @@
 pub mod check;
 pub mod model;
 pub mod render;
+pub mod render_check;
 pub use model::*;

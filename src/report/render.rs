@@ -101,39 +101,39 @@ pub fn render_event(
 }
 
 /// Milliseconds as people read them: `12.3 ms`.
-fn ms(v: f64) -> String {
+pub(super) fn ms(v: f64) -> String {
     format!("{v:.1} ms")
 }
 
 /// Applies ANSI colour only when the style allows it, and picks ASCII or UTF-8 punctuation.
 #[derive(Clone, Copy)]
-struct Painter<'a>(&'a Style);
+pub(super) struct Painter<'a>(pub(super) &'a Style);
 
 impl Painter<'_> {
-    fn paint(self, sgr: &str, s: &str) -> String {
+    pub(super) fn paint(self, sgr: &str, s: &str) -> String {
         if self.0.color {
             format!("\x1b[{sgr}m{s}\x1b[0m")
         } else {
             s.to_string()
         }
     }
-    fn red(self, s: &str) -> String {
+    pub(super) fn red(self, s: &str) -> String {
         self.paint("1;31", s)
     }
-    fn green(self, s: &str) -> String {
+    pub(super) fn green(self, s: &str) -> String {
         self.paint("1;32", s)
     }
-    fn dim(self, s: &str) -> String {
+    pub(super) fn dim(self, s: &str) -> String {
         self.paint("2", s)
     }
-    fn dash(self) -> &'static str {
+    pub(super) fn dash(self) -> &'static str {
         if self.0.color {
             "—"
         } else {
             "-"
         }
     }
-    fn table(self, header: &[&str]) -> Table {
+    pub(super) fn table(self, header: &[&str]) -> Table {
         let mut t = Table::new();
         t.force_no_tty()
             .load_style(if self.0.color {
@@ -153,10 +153,10 @@ impl Painter<'_> {
         }
         t
     }
-    fn cell(self, s: &str) -> Cell {
+    pub(super) fn cell(self, s: &str) -> Cell {
         Cell::new(s)
     }
-    fn colored(self, s: &str, color: Color) -> Cell {
+    pub(super) fn colored(self, s: &str, color: Color) -> Cell {
         let c = Cell::new(s);
         if self.0.color {
             c.fg(color)
@@ -292,7 +292,7 @@ fn released_cell(s: &ServerSummary, p: Painter) -> Cell {
 
 /// Width a table needs to show every cell on one line: content, one space of padding each side
 /// and a border between and around columns.
-fn natural_width(t: &Table) -> usize {
+pub(super) fn natural_width(t: &Table) -> usize {
     let content: usize = t
         .column_max_content_widths()
         .iter()
@@ -430,7 +430,7 @@ fn summary(report: &GatherReport, out: &mut dyn Write, p: Painter) -> io::Result
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::net::SocketAddr;
     use std::path::PathBuf;
 
@@ -620,7 +620,7 @@ mod tests {
     }
 
     /// Compare with `fixtures/golden/<name>`; `UPDATE_GOLDEN=1` rewrites it instead.
-    fn golden(name: &str, got: &str) {
+    pub(in crate::report) fn golden(name: &str, got: &str) {
         let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "fixtures", "golden", name]
             .iter()
             .collect();
@@ -741,7 +741,12 @@ mod tests {
 
     /// Validates `v` against the subset of JSON Schema 2020-12 the schema file uses. Any other
     /// keyword fails the test, so the subset can never be skipped silently.
-    fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    pub(in crate::report) fn validate(
+        root: &Value,
+        schema: &Value,
+        v: &Value,
+        at: &str,
+    ) -> Result<(), String> {
         let obj = schema
             .as_object()
             .ok_or(format!("{at}: schema not an object"))?;

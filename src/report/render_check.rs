@@ -1,0 +1,856 @@
+//! Pure renderers of `check` events, in the formats and style of [`super::render`]: events in,
+//! bytes out to an injected writer. Snapshot-tested against `fixtures/golden/check.*`.
+
+use std::io::{self, Write};
+
+use comfy_table::{CellAlignment, Color, ColumnConstraint, LineStyle, TableStyle, Width};
+
+use crate::check::verdict::{stages, StageStatus, StageView, CERT_EXPIRY_WARN_DAYS};
+use crate::ice_url::{Host, Protocol, ServerUrl};
+use crate::net::tls::{TlsInfo, Verification};
+
+use super::check::{CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict, Stage};
+use super::render::{ms, Format, Painter, Style};
+
+/// Render one `check` event as it happens.
+///
+/// - [`Format::Table`]: a start line, one line per finished row, then at the summary the stage
+///   matrix with its legend, the TLS details, the servers' SOFTWARE, "what to fix" and the
+///   verdict line.
+/// - [`Format::Json`]: nothing until the summary, then the pretty [`CheckReport`] and a newline.
+/// - [`Format::Ndjson`]: every event as one compact `{"type": ..., "data": ...}` line.
+pub fn render_check_event(
+    format: Format,
+    event: &CheckEvent,
+    out: &mut dyn Write,
+    style: &Style,
+) -> io::Result<()> {
+    match format {
+        Format::Json => match event {
+            CheckEvent::Summary(report) => {
+                serde_json::to_writer_pretty(&mut *out, report)?;
+                out.write_all(b"\n")
+            }
+            _ => Ok(()),
+        },
+        Format::Ndjson => {
+            serde_json::to_writer(&mut *out, event)?;
+            out.write_all(b"\n")
+        }
+        Format::Table => {
+            let p = Painter(style);
+            match event {
+                CheckEvent::Start(s) => start_line(s, out, p),
+                CheckEvent::Row(row) => row_line(row, out, p),
+                CheckEvent::Summary(report) => summary(report, out, p),
+            }
+        }
+    }
+}
+
+fn start_line(s: &CheckStart, out: &mut dyn Write, p: Painter) -> io::Result<()> {
+    let n = s.servers.len();
+    let mut line = format!(
+        "check: {n} server{}, {}, timeout {} ms",
+        if n == 1 { "" } else { "s" },
+        if s.all_transports {
+            "all transports (udp 3478, tcp 3478, tls 5349)"
+        } else {
+            "each URL's own transport"
+        },
+        s.timeout_ms
+    );
+    if s.insecure_tls {
+        line.push_str("  ");
+        line.push_str(&p.red("!! --insecure: TLS certificates are NOT verified !!"));
+    }
+    writeln!(out, "{line}")
+}
+
+fn verdict_word(v: RowVerdict) -> &'static str {
+    match v {
+        RowVerdict::Pass => "PASS",
+        RowVerdict::Warn => "WARN",
+        RowVerdict::Fail => "FAIL",
+    }
+}
+
+fn paint_verdict(v: RowVerdict, p: Painter) -> String {
+    match v {
+        RowVerdict::Pass => p.green("PASS"),
+        RowVerdict::Warn => p.paint("1;33", "WARN"),
+        RowVerdict::Fail => p.red("FAIL"),
+    }
+}
+
+/// `turn-auth 401 Unauthorized`: phase, code and reason, as far as known.
+fn failure_head(s: &StageStatus) -> String {
+    let StageStatus::Failed {
+        phase,
+        code,
+        reason,
+        ..
+    } = s
+    else {
+        return String::new();
+    };
+    let mut h = phase.to_string();
+    if let Some(c) = code {
+        h.push_str(&format!(" {c}"));
+    }
+    if let Some(r) = reason {
+        h.push_str(&format!(" {r}"));
+    }
+    h
+}
+
+/// `PASS  udp  198.18.0.1:3478  turn:h?transport=udp`, then the failure or the warnings.
+fn row_line(row: &CheckRow, out: &mut dyn Write, p: Painter) -> io::Result<()> {
+    let mut line = format!(
+        "{}  {:<3}  {:<15}  {}",
+        paint_verdict(row.verdict, p),
+        row.transport,
+        row.address,
+        row.probed_url
+    );
+    let failed = stages(row)
+        .into_iter()
+        .find(|s| matches!(s.status, StageStatus::Failed { .. }));
+    if let Some(s) = failed {
+        if let StageStatus::Failed { cause, .. } = s.status {
+            line.push_str(&format!(
+                "  {} {} {cause}",
+                p.red(&format!("{}: {}", s.name, failure_head(&s.status))),
+                p.dash()
+            ));
+        }
+    } else if !row.warnings.is_empty() {
+        let kinds: Vec<&str> = row.warnings.iter().map(|w| w.kind.as_str()).collect();
+        line.push_str(&format!("  {}", p.dim(&kinds.join(", "))));
+    }
+    writeln!(out, "{line}")
+}
+
+/// Milliseconds for a matrix cell: one decimal below 10 ms, whole numbers above.
+fn short_ms(v: f64) -> String {
+    if v < 9.95 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// Whether a stage applies at all to this row: connect only to TCP/TLS, TLS only to TLS, the
+/// TURN stages only to TURN URLs, DNS only to host names.
+fn applies(row: &CheckRow, stage: &str) -> bool {
+    match stage {
+        "dns" => !matches!(
+            row.probed_url.parse::<ServerUrl>().map(|u| u.host),
+            Ok(Host::Ip(_))
+        ),
+        "connect" => row.transport.is_stream(),
+        "tls" => row.transport == Protocol::Tls,
+        "stun" => true,
+        _ => row.turn,
+    }
+}
+
+/// The legend printed under the matrix; keep it in step with [`matrix_cell`].
+const LEGEND: &[(&str, &str)] = &[
+    ("21", "passed in 21 ms"),
+    ("FAIL 401", "failed (STUN/TURN error code)"),
+    ("-", "does not apply"),
+    ("skip", "not tried after a failure"),
+    ("?", "not checked (see below)"),
+];
+
+/// What a matrix cell shows, and whether it is a not-checked stage whose reason must be listed.
+fn matrix_cell(
+    row: &CheckRow,
+    stages: &[StageView],
+    i: usize,
+    p: Painter,
+) -> (comfy_table::Cell, bool) {
+    let s = &stages[i];
+    match s.status {
+        StageStatus::Ok { ms } => (p.cell(&short_ms(ms)), false),
+        StageStatus::Failed { code, .. } => {
+            let text = match code {
+                Some(c) => format!("FAIL {c}"),
+                None => "FAIL".to_string(),
+            };
+            (p.colored(&text, Color::Red), false)
+        }
+        StageStatus::NotChecked { .. } if !applies(row, s.name) => {
+            (p.colored("-", Color::DarkGrey), false)
+        }
+        StageStatus::NotChecked { .. }
+            if stages[..i]
+                .iter()
+                .any(|e| matches!(e.status, StageStatus::Failed { .. })) =>
+        {
+            (p.colored("skip", Color::DarkGrey), false)
+        }
+        StageStatus::NotChecked { .. } => (p.colored("?", Color::Yellow), true),
+    }
+}
+
+/// Column headers of the matrix, one per stage of [`stages`].
+const STAGE_HEADERS: [&str; 11] = [
+    "dns",
+    "connect",
+    "tls",
+    "stun",
+    "401",
+    "allocate",
+    "perm",
+    "chan",
+    "send\necho",
+    "chan\necho",
+    "release",
+];
+
+/// The matrix has fourteen columns: it is drawn like `kubectl get`, without vertical lines, so
+/// that an IPv4 row with a 36-character URL fits 140 columns on one line.
+const MATRIX_ASCII: TableStyle = TableStyle::new()
+    .header_separator(LineStyle::none().fill('-').junction('-'))
+    .bottom_border(LineStyle::none().fill('-').junction('-'));
+
+/// [`MATRIX_ASCII`] in UTF-8 box drawing.
+const MATRIX_UTF8: TableStyle = TableStyle::new()
+    .header_separator(LineStyle::none().fill('─').junction('─'))
+    .bottom_border(LineStyle::none().fill('─').junction('─'));
+
+fn matrix(report: &CheckReport, p: Painter) -> (comfy_table::Table, Vec<String>) {
+    let mut header = vec!["server", "address"];
+    header.extend(STAGE_HEADERS);
+    header.push("verdict");
+    let mut t = p.table(&header);
+    t.load_style(if p.0.color { MATRIX_UTF8 } else { MATRIX_ASCII });
+    let mut unchecked = Vec::new();
+    for row in &report.rows {
+        let st = stages(row);
+        let mut cells = vec![
+            p.cell(&row.probed_url),
+            p.cell(&format!("{} {}", row.address, row.transport)),
+        ];
+        for i in 0..st.len() {
+            let (cell, listed) = matrix_cell(row, &st, i, p);
+            if listed {
+                if let StageStatus::NotChecked { reason } = st[i].status {
+                    unchecked.push(format!(
+                        "{} {} {}: {reason}",
+                        row.probed_url, row.address, st[i].name
+                    ));
+                }
+            }
+            cells.push(cell);
+        }
+        let color = match row.verdict {
+            RowVerdict::Pass => Color::Green,
+            RowVerdict::Warn => Color::Yellow,
+            RowVerdict::Fail => Color::Red,
+        };
+        cells.push(p.colored(verdict_word(row.verdict), color));
+        t.add_row(cells);
+    }
+    // Only the server URL may wrap; addresses, times and verdicts never do. Columns are two
+    // spaces apart: one of padding and the (blank) vertical line.
+    let last = STAGE_HEADERS.len() + 2;
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_constraint(if i == 0 {
+            ColumnConstraint::LowerBoundary(Width::Fixed(24))
+        } else {
+            ColumnConstraint::ContentWidth
+        });
+        col.set_padding((0, if i == last { 0 } else { 1 }));
+        if (2..last).contains(&i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    (t, unchecked)
+}
+
+fn days(n: i64) -> String {
+    match n {
+        n if n < 0 => format!("EXPIRED {} day{} ago", -n, if n == -1 { "" } else { "s" }),
+        0 => "expires today".into(),
+        1 => "1 day left".into(),
+        n => format!("{n} days left"),
+    }
+}
+
+fn tls_block(row: &CheckRow, tls: &TlsInfo, out: &mut dyn Write, p: Painter) -> io::Result<()> {
+    writeln!(out, "  {} {}", row.probed_url, row.address)?;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| p.dash().to_string());
+    writeln!(
+        out,
+        "    {} {}, ALPN {}, SNI {}, handshake {}",
+        tls.version,
+        tls.cipher,
+        opt(&tls.alpn),
+        opt(&tls.sni),
+        ms(tls.handshake_ms)
+    )?;
+    if let Some(leaf) = tls.chain.first() {
+        writeln!(out, "    subject   {}", leaf.subject)?;
+        writeln!(out, "    issuer    {}", leaf.issuer)?;
+        writeln!(out, "    SANs      {}", leaf.sans.join(", "))?;
+        let left = days(leaf.days_left);
+        let left = if leaf.days_left < CERT_EXPIRY_WARN_DAYS {
+            p.paint("1;33", &left)
+        } else {
+            left
+        };
+        writeln!(out, "    not after {} ({left})", leaf.not_after)?;
+    }
+    let verified = match &tls.verification {
+        Verification::Verified => p.green("verified"),
+        Verification::Skipped { would_fail: None } => {
+            p.red("NOT verified (--insecure); it would have verified")
+        }
+        Verification::Skipped {
+            would_fail: Some(problem),
+        } => p.red(&format!(
+            "NOT verified (--insecure); it would have failed: {}",
+            problem.describe()
+        )),
+    };
+    writeln!(
+        out,
+        "    chain     {} certificate{}, {verified}",
+        tls.chain.len(),
+        if tls.chain.len() == 1 { "" } else { "s" }
+    )
+}
+
+/// SOFTWARE per server host, from the Binding or Allocate response; `None` when the server
+/// answered without one. Hosts that never answered are left out: unknown is not "none".
+fn software(report: &CheckReport) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for row in &report.rows {
+        let answered = row.binding.is_ok() || row.allocate.is_ok();
+        if !answered {
+            continue;
+        }
+        let sw = row
+            .binding
+            .info()
+            .and_then(|b| b.software.clone())
+            .or_else(|| row.allocate.info().and_then(|a| a.software.clone()));
+        let host = row
+            .probed_url
+            .parse::<ServerUrl>()
+            .map(|u| u.host.to_string())
+            .unwrap_or_else(|_| row.probed_url.clone());
+        let ip = row
+            .address
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|_| row.address.clone());
+        let name = if host == ip || host == format!("[{ip}]") {
+            host
+        } else {
+            format!("{host} ({ip})")
+        };
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, s @ None)) => *s = sw,
+            Some(_) => {}
+            None => out.push((name, sw)),
+        }
+    }
+    out
+}
+
+/// Word-wrap `text` after `first` on the first line and `indent` on the others, within `width`.
+fn wrap(first: &str, indent: &str, text: &str, width: usize) -> String {
+    let mut out = String::from(first);
+    let mut col = first.len();
+    let mut start = true;
+    for word in text.split(' ') {
+        if !start && col + 1 + word.len() > width {
+            out.push('\n');
+            out.push_str(indent);
+            col = indent.len();
+        } else if !start {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += word.chars().count();
+        start = false;
+    }
+    out
+}
+
+fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<()> {
+    writeln!(out)?;
+    if report.rows.is_empty() {
+        writeln!(out, "nothing was checked")?;
+    } else {
+        let (t, unchecked) = matrix(report, p);
+        writeln!(out, "stages (times in ms)")?;
+        for line in t.to_string().lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        let legend: Vec<String> = LEGEND.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let legend = wrap(
+            "legend: ",
+            "        ",
+            &legend.join(" | "),
+            usize::from(p.0.width),
+        );
+        writeln!(out, "{}", p.dim(&legend))?;
+        if !unchecked.is_empty() {
+            writeln!(out, "\nnot checked")?;
+            for u in unchecked {
+                writeln!(out, "  ? {u}")?;
+            }
+        }
+    }
+    let tls_rows: Vec<&CheckRow> = report
+        .rows
+        .iter()
+        .filter(|r| r.transport == Protocol::Tls && !matches!(r.tls, Stage::NotChecked { .. }))
+        .collect();
+    if !tls_rows.is_empty() {
+        writeln!(out, "\ntls")?;
+        for row in tls_rows {
+            match &row.tls {
+                Stage::Ok { info, .. } => tls_block(row, info, out, p)?,
+                Stage::Failed { cause, .. } => writeln!(
+                    out,
+                    "  {} {}\n    {}",
+                    row.probed_url,
+                    row.address,
+                    p.red(&format!("handshake failed: {cause}"))
+                )?,
+                Stage::NotChecked { .. } => {}
+            }
+        }
+    }
+    let sw = software(report);
+    if !sw.is_empty() {
+        writeln!(out, "\nsoftware")?;
+        let w = sw.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (name, s) in sw {
+            let s = s.unwrap_or_else(|| p.dim("(no SOFTWARE attribute)"));
+            writeln!(out, "  {name:<w$}  {s}")?;
+        }
+    }
+    if !report.fix.is_empty() {
+        writeln!(out, "\nwhat to fix")?;
+        let width = usize::from(p.0.width);
+        for f in &report.fix {
+            writeln!(out, "{}", wrap("  * ", "    ", f, width))?;
+        }
+    }
+    let verdict = if report.verdict.ok {
+        p.green(&report.verdict.summary)
+    } else {
+        p.red(&report.verdict.summary)
+    };
+    writeln!(
+        out,
+        "\n{verdict} (done in {}; exit {})",
+        ms(report.duration_ms),
+        report.verdict.exit_code
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::check::verdict::{
+        check_verdict, cross_warnings, finish_row, fix_list, CERT_EXPIRY_WARN_DAYS,
+    };
+    use crate::failure::{explain_code, ErrorContext, Phase};
+    use crate::net::tls::CertInfo;
+    use crate::report::check::{
+        AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing,
+        CHECK_SCHEMA_VERSION,
+    };
+    use crate::report::render::tests::{golden, validate};
+
+    const UDP: &str = "turn:turn.example.org?transport=udp";
+    const TCP: &str = "turn:turn.example.org?transport=tcp";
+    const TLS: &str = "turns:turn.example.org";
+    const EU: &str = "turn:turn-eu.example.org";
+
+    fn ok<T>(ms: f64, info: T) -> Stage<T> {
+        Stage::Ok { ms, info }
+    }
+
+    fn done(ms: f64) -> Stage<Nothing> {
+        ok(ms, Nothing {})
+    }
+
+    fn na<T>(reason: &str) -> Stage<T> {
+        Stage::not_checked(reason)
+    }
+
+    fn dns(ms: f64, ip: &str) -> Stage<DnsInfo> {
+        ok(
+            ms,
+            DnsInfo {
+                addresses: vec![ip.into()],
+                srv: vec![],
+            },
+        )
+    }
+
+    fn binding(ms: f64, mapped: &str, software: Option<&str>) -> Stage<BindingInfo> {
+        ok(
+            ms,
+            BindingInfo {
+                mapped: mapped.into(),
+                software: software.map(String::from),
+                fingerprint: true,
+                sends: 1,
+            },
+        )
+    }
+
+    fn alloc(ms: f64, relayed: &str, software: Option<&str>) -> Stage<AllocationInfo> {
+        ok(
+            ms,
+            AllocationInfo {
+                relayed: relayed.into(),
+                mapped: Some("198.18.0.254:40000".into()),
+                lifetime_s: 600,
+                integrity: Some(true),
+                software: software.map(String::from),
+            },
+        )
+    }
+
+    fn echo(ms: f64, peer: &str) -> Stage<EchoInfo> {
+        ok(
+            ms,
+            EchoInfo {
+                peer: peer.into(),
+                bytes: 64,
+            },
+        )
+    }
+
+    fn challenge(ms: f64) -> Stage<ChallengeInfo> {
+        ok(
+            ms,
+            ChallengeInfo {
+                realm: "example.org".into(),
+            },
+        )
+    }
+
+    /// A TURN row over `transport` where every applicable stage passed, ~20 ms RTT.
+    fn healthy(probed: &str, address: &str, transport: Protocol, relayed: &str) -> CheckRow {
+        let stream = transport.is_stream();
+        let sw = Some("Coturn-4.6.2 'Gorst'");
+        CheckRow {
+            url: probed.into(),
+            probed_url: probed.into(),
+            family: "ipv4".into(),
+            address: address.into(),
+            transport,
+            turn: true,
+            dns: dns(1.234, address.split(':').next().unwrap()),
+            connect: if stream {
+                done(20.512)
+            } else {
+                na("UDP has no connection")
+            },
+            tls: na("not a TLS transport"),
+            binding: binding(21.402, "198.18.0.254:40000", sw),
+            challenge: challenge(20.93),
+            allocate: alloc(21.817, relayed, sw),
+            permission: done(20.71),
+            channel: done(20.64),
+            send_echo: echo(21.33, "198.18.0.254:40001"),
+            channel_echo: echo(21.12, "198.18.0.254:40001"),
+            release: done(20.8),
+            warnings: vec![],
+            verdict: RowVerdict::Pass,
+        }
+    }
+
+    /// A realistic check: a healthy UDP row, a TCP row failing 401, a TLS row whose certificate
+    /// expires in 5 days, and a UDP row on another server relaying from a CGNAT address.
+    fn rows() -> Vec<CheckRow> {
+        let udp = healthy(UDP, "198.18.0.1:3478", Protocol::Udp, "198.18.0.1:49152");
+        let mut tcp = healthy(TCP, "198.18.0.1:3478", Protocol::Tcp, "");
+        tcp.allocate = Stage::Failed {
+            ms: Some(21.305),
+            phase: Phase::TurnAuth,
+            code: Some(401),
+            reason: Some("Unauthorized".into()),
+            cause: explain_code(Phase::TurnAuth, 401, &ErrorContext::default()),
+        };
+        let after = "the allocation failed";
+        tcp.permission = na(after);
+        tcp.channel = na(after);
+        tcp.send_echo = na(after);
+        tcp.channel_echo = na(after);
+        tcp.release = na(after);
+        let mut tls = healthy(TLS, "198.18.0.1:5349", Protocol::Tls, "198.18.0.1:49153");
+        tls.tls = ok(
+            42.07,
+            TlsInfo {
+                version: "TLSv1.3".into(),
+                cipher: "TLS13_AES_256_GCM_SHA384".into(),
+                alpn: None,
+                sni: Some("turn.example.org".into()),
+                handshake_ms: 42.07,
+                chain: vec![
+                    CertInfo {
+                        subject: "CN=turn.example.org".into(),
+                        issuer: "CN=Example Issuing CA, O=Example".into(),
+                        sans: vec!["turn.example.org".into(), "turn-eu.example.org".into()],
+                        not_before: "2025-12-08T00:00:00Z".into(),
+                        not_after: "2026-03-08T00:00:00Z".into(),
+                        days_left: 5,
+                    },
+                    CertInfo {
+                        subject: "CN=Example Issuing CA, O=Example".into(),
+                        issuer: "CN=Example Root CA, O=Example".into(),
+                        sans: vec![],
+                        not_before: "2024-01-01T00:00:00Z".into(),
+                        not_after: "2034-01-01T00:00:00Z".into(),
+                        days_left: 2861,
+                    },
+                ],
+                verification: Verification::Verified,
+            },
+        );
+        // The send echo was not possible: a stage not checked for its own reason.
+        tls.channel_echo = na("no IPv4 peer socket for a second echo");
+        let mut eu = healthy(EU, "198.18.0.3:3478", Protocol::Udp, "100.64.0.7:49160");
+        eu.dns = dns(3.402, "198.18.0.3");
+        eu.binding = binding(35.2, "198.18.0.254:40002", None);
+        eu.allocate = alloc(36.04, "100.64.0.7:49160", None);
+        let mut rows = vec![udp, tcp, tls, eu];
+        for r in &mut rows {
+            finish_row(r, CERT_EXPIRY_WARN_DAYS);
+        }
+        rows
+    }
+
+    fn events() -> Vec<CheckEvent> {
+        let rows = rows();
+        let warnings = cross_warnings(&rows);
+        let report = CheckReport {
+            schema_version: CHECK_SCHEMA_VERSION,
+            command: "check".into(),
+            iceprobe_version: "0.1.0".into(),
+            timeout_ms: 5000,
+            insecure_tls: false,
+            duration_ms: 212.48,
+            fix: fix_list(&rows, &warnings),
+            verdict: check_verdict(&rows),
+            warnings,
+            rows: rows.clone(),
+        };
+        let start = CheckStart {
+            servers: [UDP, TCP, TLS, EU].map(String::from).to_vec(),
+            timeout_ms: 5000,
+            all_transports: false,
+            insecure_tls: false,
+        };
+        let mut ev = vec![CheckEvent::Start(start)];
+        // Completion order differs from plan order.
+        for i in [1, 0, 3, 2] {
+            ev.push(CheckEvent::Row(Box::new(rows[i].clone())));
+        }
+        ev.push(CheckEvent::Summary(Box::new(report)));
+        ev
+    }
+
+    fn render_all(format: Format, style: &Style) -> String {
+        let mut out = Vec::new();
+        for e in events() {
+            render_check_event(format, &e, &mut out, style).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn golden_table() {
+        let got = render_all(Format::Table, &Style::default());
+        assert!(got.is_ascii(), "plain style must be ASCII");
+        assert!(!got.contains('\x1b'), "no colour codes without color");
+        let summary = got.lines().skip_while(|l| !l.is_empty());
+        let long: Vec<&str> = summary
+            .take_while(|l| !l.starts_with("FAILED"))
+            .filter(|l| l.len() > usize::from(Style::default().width))
+            .collect();
+        assert!(long.is_empty(), "longer than 140 columns: {long:#?}");
+        golden("check.table.txt", &got);
+    }
+
+    #[test]
+    fn golden_json() {
+        golden("check.json", &render_all(Format::Json, &Style::default()));
+    }
+
+    #[test]
+    fn golden_ndjson() {
+        golden(
+            "check.ndjson",
+            &render_all(Format::Ndjson, &Style::default()),
+        );
+    }
+
+    #[test]
+    fn json_round_trips_into_the_model() {
+        let got = render_all(Format::Json, &Style::default());
+        let back: CheckReport = serde_json::from_str(&got).expect("JSON output is a CheckReport");
+        let Some(CheckEvent::Summary(want)) = events().pop() else {
+            unreachable!()
+        };
+        assert_eq!(back, *want);
+    }
+
+    #[test]
+    fn every_ndjson_line_is_an_event() {
+        let got = render_all(Format::Ndjson, &Style::default());
+        let back: Vec<CheckEvent> = got
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(back, events());
+    }
+
+    #[test]
+    fn the_fixture_exercises_what_it_claims() {
+        let r = rows();
+        let verdicts: Vec<RowVerdict> = r.iter().map(|r| r.verdict).collect();
+        use RowVerdict::*;
+        assert_eq!(verdicts, vec![Pass, Fail, Warn, Warn]);
+        assert_eq!(r[2].warnings[0].kind, "certificate-expiring");
+        assert_eq!(r[3].warnings[0].kind, "private-relay-address");
+        assert_eq!(cross_warnings(&r)[0].kind, "udp-only");
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let style = Style {
+            color: true,
+            width: 200,
+        };
+        let got = render_all(Format::Table, &style);
+        assert!(got.contains("\x1b["), "colour codes when color is on");
+        for f in [Format::Json, Format::Ndjson] {
+            assert!(!render_all(f, &style).contains('\x1b'));
+        }
+    }
+
+    #[test]
+    fn narrow_terminal_wraps_only_the_server_column() {
+        let style = Style {
+            color: false,
+            width: 128,
+        };
+        let got = render_all(Format::Table, &style);
+        let table: Vec<&str> = got
+            .lines()
+            .skip_while(|l| !l.starts_with("stages"))
+            .take_while(|l| !l.starts_with("legend"))
+            .collect();
+        assert!(table.iter().all(|l| l.len() <= 128), "{}", table.join("\n"));
+        assert!(got.contains("  198.18.0.1:3478 udp  "), "{got}");
+        assert!(got.contains("  FAIL 401  "), "{got}");
+    }
+
+    #[test]
+    fn wrap_keeps_words_and_indent() {
+        assert_eq!(
+            wrap("  * ", "    ", "aaa bbb ccc", 11),
+            "  * aaa bbb\n    ccc"
+        );
+        assert_eq!(wrap("  * ", "    ", "x", 1), "  * x");
+    }
+
+    fn schema() -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/schema/check-v1.schema.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn output_matches_the_schema() {
+        let root = schema();
+        let report: Value =
+            serde_json::from_str(&render_all(Format::Json, &Style::default())).unwrap();
+        validate(&root, &root, &report, "").unwrap();
+        let event = serde_json::json!({ "$ref": "#/$defs/CheckEvent" });
+        for line in render_all(Format::Ndjson, &Style::default()).lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            validate(&root, &event, &v, "").unwrap();
+        }
+        // The validator is not vacuous.
+        let mut bad = report.clone();
+        bad["rows"][0]["allocate"]["status"] = "no".into();
+        assert!(validate(&root, &root, &bad, "").is_err());
+        let mut bad = report.clone();
+        bad["rows"][0]["extra"] = 1.into();
+        assert!(validate(&root, &root, &bad, "").is_err());
+        let mut bad = report;
+        bad["rows"][2]["tls"]["info"]["verification"]["status"] = "maybe".into();
+        assert!(validate(&root, &root, &bad, "").is_err());
+    }
+
+    #[test]
+    fn schema_enums_are_the_model_enums() {
+        let root = schema();
+        let verdicts = [RowVerdict::Pass, RowVerdict::Warn, RowVerdict::Fail];
+        for v in verdicts {
+            match v {
+                RowVerdict::Pass | RowVerdict::Warn | RowVerdict::Fail => {}
+            }
+        }
+        let words: Vec<Value> = verdicts
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap())
+            .collect();
+        assert_eq!(root["$defs"]["RowVerdict"]["enum"], Value::Array(words));
+        let kinds: Vec<Value> = {
+            use crate::check::verdict::kind::*;
+            [
+                PRIVATE_RELAY_ADDRESS,
+                CERTIFICATE_EXPIRING,
+                NO_FINGERPRINT,
+                NO_MESSAGE_INTEGRITY,
+                BAD_MESSAGE_INTEGRITY,
+                STUN_OK_TURN_FAILED,
+                TLS_NOT_VERIFIED,
+                UDP_ONLY,
+                UDP_BLOCKED,
+            ]
+            .iter()
+            .map(|k| Value::from(*k))
+            .collect()
+        };
+        assert_eq!(
+            root["$defs"]["Warning"]["properties"]["kind"]["enum"],
+            Value::Array(kinds)
+        );
+        let gather: Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/docs/schema/gather-v1.schema.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        for shared in ["Phase", "Protocol", "Millis"] {
+            assert_eq!(
+                root["$defs"][shared], gather["$defs"][shared],
+                "{shared} must match the gather schema"
+            );
+        }
+    }
+}
