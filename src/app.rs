@@ -5,10 +5,14 @@ use std::io::{self, Write};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::check::run::check;
+use crate::cli::args::CheckArgs;
 use crate::cli::args::{DemoArgs, GatherArgs, OutputArgs};
-use crate::cli::{gather_config, Cli, Command};
+use crate::cli::{check_config, gather_config, Cli, Command};
 use crate::gather::{gather, GatherConfig};
+use crate::report::check::CheckEvent;
 use crate::report::render::{render_event, Format, Style};
+use crate::report::render_check::render_check_event;
 use crate::report::Event;
 
 /// Exit code: usage or configuration error.
@@ -27,6 +31,7 @@ pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style
     match cli.command {
         Command::Gather(a) => run_gather(&a, stdout, stderr, style, cancel_rx).await,
         Command::Demo(a) => run_demo(&a, stdout, stderr, style, cancel_rx).await,
+        Command::Check(a) => run_check(&a, stdout, stderr, style, cancel_rx).await,
     }
 }
 
@@ -47,8 +52,37 @@ async fn run_gather(
     gather_and_render(cfg, &a.output, out, style, cancel).await
 }
 
-/// Run a gather and stream its events to the renderer. Rendering stops quietly on a broken pipe
+/// Render events as they arrive until the probe task ends, then map its verdict (or an
+/// interruption, or a failed write) to the exit code. Rendering stops quietly on a broken pipe
 /// (e.g. `| head`), but the probes still finish and release their allocations.
+async fn render_until_done<E>(
+    mut rx: mpsc::UnboundedReceiver<E>,
+    task: tokio::task::JoinHandle<i32>,
+    interrupted: watch::Receiver<bool>,
+    out: &mut dyn Write,
+    mut render: impl FnMut(&E, &mut dyn Write) -> io::Result<()>,
+) -> i32 {
+    let mut writable = true;
+    let mut write_failed = false;
+    while let Some(ev) = rx.recv().await {
+        if writable {
+            if let Err(e) = render(&ev, out).and_then(|_| out.flush()) {
+                writable = false;
+                write_failed = e.kind() != io::ErrorKind::BrokenPipe;
+            }
+        }
+    }
+    let code = match task.await {
+        Ok(code) if !write_failed => code,
+        _ => 1,
+    };
+    if *interrupted.borrow() {
+        return EXIT_INTERRUPTED;
+    }
+    code
+}
+
+/// Run a gather and stream its events to the renderer.
 pub async fn gather_and_render(
     cfg: GatherConfig,
     output: &OutputArgs,
@@ -56,29 +90,38 @@ pub async fn gather_and_render(
     style: Style,
     cancel: watch::Receiver<bool>,
 ) -> i32 {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let interrupted = cancel.clone();
-    let task = tokio::spawn(gather(cfg, tx, cancel));
-    let mut writable = true;
-    let mut write_failed = false;
-    while let Some(ev) = rx.recv().await {
-        if writable {
-            if let Err(e) = render_event(output.format, &ev, out, &style).and_then(|_| out.flush())
-            {
-                // Stop writing but let the probes finish: they still release their allocations.
-                writable = false;
-                write_failed = e.kind() != io::ErrorKind::BrokenPipe;
-            }
+    let task = tokio::spawn(async move { gather(cfg, tx, cancel).await.verdict.exit_code });
+    let format = output.format;
+    render_until_done(rx, task, interrupted, out, |ev, w| {
+        render_event(format, ev, w, &style)
+    })
+    .await
+}
+
+async fn run_check(
+    a: &CheckArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    style: Style,
+    cancel: watch::Receiver<bool>,
+) -> i32 {
+    let cfg = match check_config(a).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: error: {e}");
+            return EXIT_USAGE;
         }
-    }
-    let code = match task.await {
-        Ok(report) if !write_failed => report.verdict.exit_code,
-        _ => 1,
     };
-    if *interrupted.borrow() {
-        return EXIT_INTERRUPTED;
-    }
-    code
+    let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
+    let interrupted = cancel.clone();
+    let task = tokio::spawn(async move { check(cfg, tx, cancel).await.verdict.exit_code });
+    let format = a.output.format;
+    render_until_done(rx, task, interrupted, out, |ev, w| {
+        render_check_event(format, ev, w, &style)
+    })
+    .await
 }
 
 async fn run_demo(

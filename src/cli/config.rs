@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::args::{GatherArgs, ServerArgs, TlsArgs};
+use super::args::{CheckArgs, FamilyArgs, GatherArgs, ServerArgs, TlsArgs};
+use crate::check::probe::ProbeConfig;
+use crate::check::run::CheckConfig;
 use crate::gather::GatherConfig;
 use crate::ice_url;
 use crate::net::dns::Families;
@@ -153,22 +155,47 @@ pub fn demo_timeout(timeout: Duration) -> Result<Duration, UsageError> {
     in_range("--timeout", timeout, MAX_TIMEOUT)
 }
 
+/// The address families `-4` / `-6` select (both by default).
+pub fn families(f: &FamilyArgs) -> Families {
+    Families {
+        v4: !f.ipv6 || f.ipv4,
+        v6: !f.ipv4 || f.ipv6,
+    }
+}
+
+/// Validate `check` flags.
+pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
+    let timeout = in_range("--timeout", a.timeout, MAX_TIMEOUT)?;
+    let rto = in_range("--rto", a.rto, MAX_TIMEOUT)?;
+    if !(1..=4096).contains(&a.concurrency) {
+        return Err(UsageError::BadFlag {
+            flag: "--concurrency",
+            why: "must be from 1 to 4096".into(),
+        });
+    }
+    let (servers, _relay_only, rest) = servers(&a.servers, timeout).await?;
+    Ok(CheckConfig {
+        servers,
+        all_transports: a.all_transports,
+        families: families(&a.family),
+        timeout,
+        concurrency: a.concurrency,
+        probe: ProbeConfig {
+            rto,
+            tls: tls_options(&a.tls),
+            ipv6_relay: a.family.ipv6,
+            rest_credentials: rest,
+            echo_timeout: (timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(3)),
+        },
+    })
+}
+
 /// Validate `gather` flags.
 pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
     let timeout = in_range("--timeout", a.timeout, MAX_TIMEOUT)?;
     let rto = in_range("--rto", a.rto, MAX_TIMEOUT)?;
     let (servers, relay_from_config, rest) = servers(&a.servers, timeout).await?;
-    let families = match (a.ipv4, a.ipv6) {
-        (true, false) => Families {
-            v4: true,
-            v6: false,
-        },
-        (false, true) => Families {
-            v4: false,
-            v6: true,
-        },
-        _ => Families { v4: true, v6: true },
-    };
+    let families = families(&a.family);
     Ok(GatherConfig {
         servers,
         relay_only: a.relay_only || relay_from_config,
