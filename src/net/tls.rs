@@ -623,9 +623,36 @@ fn problem_from_error(err: &rustls::Error, chain: &[CertInfo], expected: &str) -
         CertificateError::BadSignature => CertProblem::BadSignature,
         CertificateError::Revoked => CertProblem::Revoked,
         other => CertProblem::Other {
-            detail: other.to_string(),
+            detail: friendly_detail(&other.to_string()),
         },
     }
+}
+
+/// webpki reasons that only reach us as debug text, in words an operator can act on.
+fn friendly_detail(detail: &str) -> String {
+    const KNOWN: &[(&str, &str)] = &[
+        (
+            "CaUsedAsEndEntity",
+            "the server presents a CA certificate (basicConstraints CA:TRUE) as its own: issue a leaf certificate signed by a CA",
+        ),
+        (
+            "EndEntityUsedAsCa",
+            "a leaf certificate was used to sign another certificate in the chain",
+        ),
+        (
+            "RequiredEkuNotFound",
+            "the certificate lacks the serverAuth extended key usage",
+        ),
+        (
+            "UnsupportedSignatureAlgorithm",
+            "the certificate is signed with an algorithm rustls does not accept",
+        ),
+    ];
+    KNOWN
+        .iter()
+        .find(|(needle, _)| detail.contains(needle))
+        .map(|(_, text)| (*text).to_string())
+        .unwrap_or_else(|| detail.to_string())
 }
 
 /// Parses each DER certificate; ones x509-parser cannot read are left out.
@@ -1423,6 +1450,8 @@ mod tests {
     fn problems_from_rustls_errors() {
         let err = |ce| rustls::Error::InvalidCertificate(ce);
         let t = |s| UnixTime::since_unix_epoch(Duration::from_secs(s));
+        assert!(friendly_detail("Other(OtherError(CaUsedAsEndEntity))").contains("CA certificate"));
+        assert_eq!(friendly_detail("something new"), "something new");
         let expired = CertificateError::ExpiredContext {
             time: t(1_795_050_123 + 3 * 86_400 + 10),
             not_after: t(1_795_050_123),
