@@ -145,6 +145,9 @@ pub fn explain_connect(kind: std::io::ErrorKind, port: u16) -> String {
 pub struct Failure {
     /// The server URL (never with credentials).
     pub url: String,
+    /// The candidate that was being gathered: `srflx` (Binding) or `relay` (Allocate). A UDP
+    /// TURN URL is asked for both, so one silent server can give two errors.
+    pub candidate: crate::candidate::CandidateType,
     /// The server address tried, when resolution got that far.
     pub address: Option<String>,
     /// Which phase failed.

@@ -61,9 +61,19 @@ struct Ctx {
     err_ctx: ErrorContext,
     /// Release grace after the deadline or Ctrl-C.
     grace: Duration,
+    /// The candidate the current probe is after, named in its errors.
+    candidate: CandidateType,
 }
 
 impl Ctx {
+    /// The same context for a probe after `candidate`.
+    fn probing(&self, candidate: CandidateType) -> Ctx {
+        Ctx {
+            candidate,
+            ..self.clone()
+        }
+    }
+
     fn ms(&self) -> f64 {
         self.t0.elapsed().as_secs_f64() * 1000.0
     }
@@ -79,6 +89,7 @@ impl Ctx {
     ) -> Expectation {
         let f = Failure {
             url: url.to_string(),
+            candidate: self.candidate,
             address: addr.map(|a| a.to_string()),
             phase,
             code,
@@ -141,6 +152,7 @@ pub async fn gather(
             alternate_server: None,
         },
         grace: (cfg.timeout / 20).clamp(Duration::from_millis(50), Duration::from_millis(300)),
+        candidate: CandidateType::Srflx,
     };
 
     let bind = |ip: IpAddr| async move {
@@ -303,20 +315,24 @@ async fn probe_server(
             } else {
                 Phase::Dns
             };
-            let failed = ctx.fail(&url, None, phase, None, Some(e.to_string()), e.to_string());
-            summary.srflx = if wants_srflx(&url, relay_only).is_ok() {
-                failed.clone()
+            // One error for the server; it fails every candidate it was asked for.
+            let who = if url.is_turn() {
+                CandidateType::Relay
             } else {
-                summary.srflx
+                CandidateType::Srflx
+            };
+            let failed =
+                ctx.probing(who)
+                    .fail(&url, None, phase, None, Some(e.to_string()), e.to_string());
+            summary.srflx = match wants_srflx(&url, relay_only) {
+                Ok(()) => failed.clone(),
+                Err(r) => nc(r),
             };
             summary.relay = if url.is_turn() {
                 failed
             } else {
                 nc("stun: URLs give no relay")
             };
-            if let Err(r) = wants_srflx(&url, relay_only) {
-                summary.srflx = nc(r);
-            }
             return summary;
         }
     };
@@ -326,12 +342,12 @@ async fn probe_server(
     let srflx = async {
         match wants_srflx(&url, relay_only) {
             Err(reason) => nc(reason),
-            Ok(()) => srflx_probe(&ctx, &url, addr, &sockets).await,
+            Ok(()) => srflx_probe(&ctx.probing(CandidateType::Srflx), &url, addr, &sockets).await,
         }
     };
     let relay = async {
         if url.is_turn() {
-            relay_probe(&ctx, &server, addr, &sockets).await
+            relay_probe(&ctx.probing(CandidateType::Relay), &server, addr, &sockets).await
         } else {
             (nc("stun: URLs give no relay"), None)
         }

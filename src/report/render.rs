@@ -236,7 +236,7 @@ fn candidate_line(c: &Candidate, out: &mut dyn Write, p: Painter) -> io::Result<
 
 /// `turn-auth 401 Unauthorized`, or just the phase when there is no code or reason.
 fn failure_head(e: &Failure) -> String {
-    let mut s = e.phase.to_string();
+    let mut s = format!("{} ({})", e.phase, e.candidate);
     if let Some(c) = e.code {
         s.push_str(&format!(" {c}"));
     }
@@ -531,6 +531,7 @@ pub(super) mod tests {
         let cause = explain_code(Phase::TurnAuth, 401, &ErrorContext::default());
         let error = Failure {
             url: TURN_BAD.into(),
+            candidate: CandidateType::Relay,
             address: Some("198.18.0.2:3478".into()),
             phase: Phase::TurnAuth,
             code: Some(401),
@@ -554,12 +555,12 @@ pub(super) mod tests {
         let nc = |reason: &str| Expectation::NotChecked {
             reason: reason.into(),
         };
-        let tcp_srflx = "TURN over TCP gives no UDP srflx";
+        let tcp_srflx = "browsers use only UDP TURN servers for srflx";
         let servers = vec![
             ServerSummary {
                 url: STUN.into(),
                 srflx: ok(12.345),
-                relay: nc("stun: URL has no relay"),
+                relay: nc("stun: URLs give no relay"),
                 released: None,
             },
             ServerSummary {
@@ -693,7 +694,7 @@ pub(super) mod tests {
     fn not_checked_is_spelt_out() {
         let got = render_all(Format::Table, &Style::default());
         assert!(
-            got.contains("not checked (stun: URL has no relay)"),
+            got.contains("not checked (stun: URLs give no relay)"),
             "{got}"
         );
         assert!(got.contains("--insecure"));
