@@ -34,6 +34,8 @@ pub struct CheckConfig {
     pub timeout: Duration,
     /// Rows probed at once.
     pub concurrency: usize,
+    /// Look up SRV records (RFC 5928, RFC 7064) for host names and probe every target.
+    pub srv: bool,
     /// Per-row settings.
     pub probe: ProbeConfig,
 }
@@ -86,6 +88,51 @@ async fn resolve(url: &ServerUrl, deadline: Instant) -> Resolved {
     }
 }
 
+/// Replace each host-name target by its SRV targets, when it has any (RFC 2782: otherwise the
+/// name itself is used). `srv_of` collects `target:port` per given URL for the report.
+async fn expand_srv(
+    targets: Vec<Target>,
+    deadline: Instant,
+    srv_of: &mut HashMap<ServerUrl, Vec<String>>,
+) -> Vec<Target> {
+    let mut lookups = JoinSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        let probed = t.probed.clone();
+        lookups.spawn(async move { (i, dns::srv_lookup(&probed, deadline.into()).await) });
+    }
+    let mut found: HashMap<usize, Vec<dns::SrvTarget>> = HashMap::new();
+    while let Some(Ok((i, r))) = lookups.join_next().await {
+        // No SRV records, or the lookup failed: fall back to the name itself; the A/AAAA
+        // lookup that follows reports DNS trouble in the row.
+        if let Ok(list) = r {
+            found.insert(i, list);
+        }
+    }
+    let mut out = vec![];
+    for (i, t) in targets.into_iter().enumerate() {
+        match found.remove(&i).filter(|l| !l.is_empty()) {
+            None => out.push(t),
+            Some(list) => {
+                for s in list {
+                    let mut probed = t.probed.clone();
+                    probed.host = Host::Name(s.host.clone());
+                    probed.port = s.port;
+                    srv_of
+                        .entry(t.url.clone())
+                        .or_default()
+                        .push(format!("{}:{}", s.host, s.port));
+                    out.push(Target {
+                        url: t.url.clone(),
+                        probed,
+                        transport: t.transport,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A row for a target that never got an address (DNS failed, or no address of the family).
 fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
     fn skipped<T>(why: &str) -> Stage<T> {
@@ -131,7 +178,11 @@ pub async fn check(
         all_transports: cfg.all_transports,
         insecure_tls: cfg.probe.tls.insecure,
     }));
-    let targets = plan(&urls, cfg.all_transports);
+    let mut targets = plan(&urls, cfg.all_transports);
+    let mut srv_of: HashMap<ServerUrl, Vec<String>> = HashMap::new();
+    if cfg.srv {
+        targets = expand_srv(targets, deadline, &mut srv_of).await;
+    }
     let creds: HashMap<ServerUrl, &IceServer> =
         cfg.servers.iter().map(|s| (s.url.clone(), s)).collect();
 
@@ -152,6 +203,14 @@ pub async fn check(
     while let Some(Ok((u, r))) = lookups.join_next().await {
         resolved.insert((u.host.clone(), u.port), r);
     }
+    // Name the SRV targets in each row's DNS stage.
+    let with_srv = |t: &Target, dns: Stage<DnsInfo>| match (dns, srv_of.get(&t.url)) {
+        (Stage::Ok { ms, mut info }, Some(srv)) => {
+            info.srv = srv.clone();
+            Stage::Ok { ms, info }
+        }
+        (dns, _) => dns,
+    };
 
     // Rows: target × address of an allowed family.
     let mut slots: Vec<Option<CheckRow>> = vec![];
@@ -161,6 +220,7 @@ pub async fn check(
             .get(&(t.probed.host.clone(), t.probed.port))
             .cloned()
             .unwrap_or_else(|| (Stage::not_checked("lookup did not finish"), vec![]));
+        let dns = with_srv(t, dns);
         let addrs: Vec<SocketAddr> = addrs
             .into_iter()
             .filter(|a| cfg.families.allows(a.ip()))

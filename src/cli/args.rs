@@ -168,6 +168,9 @@ pub struct CheckArgs {
     /// Probe UDP 3478, TCP 3478 and TLS 5349 on every host, whatever the URLs say.
     #[arg(long)]
     pub all_transports: bool,
+    /// Look up SRV records (_turn._udp, _turns._tcp, ...; RFC 5928, RFC 7064) and probe every target.
+    #[arg(long)]
+    pub srv: bool,
     /// Address families.
     #[command(flatten)]
     pub family: FamilyArgs,

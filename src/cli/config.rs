@@ -180,6 +180,7 @@ pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
         families: families(&a.family),
         timeout,
         concurrency: a.concurrency,
+        srv: a.srv,
         probe: ProbeConfig {
             rto,
             tls: tls_options(&a.tls),
