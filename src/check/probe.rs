@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::failure::{explain_code, explain_silence, ErrorContext, Phase};
+use crate::failure::{expired_rest_username, explain_code, explain_silence, ErrorContext, Phase};
 use crate::ice_url::{Protocol, ServerUrl};
 use crate::net::connect::{self, Opened};
 use crate::net::driver::{drive, Link, Stop};
@@ -35,6 +35,8 @@ pub struct ProbeConfig {
     pub ipv6_relay: bool,
     /// Credentials came from a REST secret.
     pub rest_credentials: bool,
+    /// Wall-clock time the run started (Unix seconds): recognises expired REST usernames.
+    pub now_unix: u64,
     /// Longest wait for the echoes, within the deadline.
     pub echo_timeout: Duration,
 }
@@ -243,6 +245,10 @@ pub async fn probe_row(
     let err_ctx = ErrorContext {
         rest_credentials: cfg.rest_credentials,
         alternate_server: None,
+        rest_expired_at: input
+            .username
+            .as_deref()
+            .and_then(|u| expired_rest_username(u, cfg.now_unix)),
     };
     let proto = input.probed.protocol();
 
@@ -751,6 +757,7 @@ mod tests {
             },
             ipv6_relay: false,
             rest_credentials: false,
+            now_unix: 0,
             echo_timeout: Duration::from_secs(2),
         };
         let url: ServerUrl = url.parse().unwrap();
