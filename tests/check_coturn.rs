@@ -46,7 +46,13 @@ fn assert_no_secret(out: &Output, secret: &str) {
 
 /// Runs `iceprobe check --format json ARGS` in the client namespace with `env`, asserts that no
 /// value of `env` leaks and that the exit code is `code`, and returns the parsed report.
-fn check(tb: &Testbed, coturn: &Coturn, args: &[&str], env: &[(&str, &str)], code: i32) -> CheckReport {
+fn check(
+    tb: &Testbed,
+    coturn: &Coturn,
+    args: &[&str],
+    env: &[(&str, &str)],
+    code: i32,
+) -> CheckReport {
     let mut argv = vec!["check", "--format", "json"];
     argv.extend_from_slice(args);
     let out = common::iceprobe_in_env(&tb.cli, &argv, env);
@@ -73,12 +79,17 @@ fn failure<T: std::fmt::Debug>(stage: &Stage<T>) -> (Phase, Option<u16>, String,
             reason,
             cause,
             ..
-        } => (*phase, *code, reason.clone().unwrap_or_default(), cause.clone()),
+        } => (
+            *phase,
+            *code,
+            reason.clone().unwrap_or_default(),
+            cause.clone(),
+        ),
         other => panic!("expected a failed stage, got {other:?}"),
     }
 }
 
-fn row<'a>(r: &'a CheckReport, transport: Protocol) -> &'a CheckRow {
+fn row(r: &CheckReport, transport: Protocol) -> &CheckRow {
     r.rows
         .iter()
         .find(|row| row.transport == transport)
@@ -125,14 +136,20 @@ fn assert_healthy(row: &CheckRow, relay_ip: Ipv4Addr, timeout_ms: u64) {
         }
         ms_sane(&format!("{what} {name}"), stage, timeout_ms);
     }
-    assert!(row.permission.is_ok() && row.channel.is_ok(), "{what}: {row:#?}");
+    assert!(
+        row.permission.is_ok() && row.channel.is_ok(),
+        "{what}: {row:#?}"
+    );
     let binding = row.binding.info().expect("binding ok");
     assert!(
         binding.software.as_deref().unwrap_or("").contains("Coturn"),
         "{what}: SOFTWARE {:?}",
         binding.software
     );
-    assert!(binding.fingerprint, "{what}: coturn runs with --fingerprint");
+    assert!(
+        binding.fingerprint,
+        "{what}: coturn runs with --fingerprint"
+    );
     assert_eq!(
         row.challenge.info().expect("challenge ok").realm,
         "iceprobe.test"
@@ -145,7 +162,9 @@ fn assert_healthy(row: &CheckRow, relay_ip: Ipv4Addr, timeout_ms: u64) {
     assert!(alloc.lifetime_s > 0, "{what}");
     // Data really went A → relay → peer allocation B → back: the peer is B's relayed address.
     for echo in [&row.send_echo, &row.channel_echo] {
-        let info = echo.info().unwrap_or_else(|| panic!("{what}: echo {echo:?}"));
+        let info = echo
+            .info()
+            .unwrap_or_else(|| panic!("{what}: echo {echo:?}"));
         let peer: SocketAddr = info.peer.parse().expect("peer address");
         assert_eq!(peer.ip(), relay_ip, "{what}");
         assert!(RELAY_PORTS.contains(&peer.port()), "{what}: {peer}");
@@ -167,7 +186,10 @@ fn ca_arg(pki: &TestPki) -> String {
 }
 
 fn lt_coturn(tb: &Testbed) -> Coturn {
-    Coturn::builder(&tb.srv).listen(SERVER_IP).user(USER, PASS).start()
+    Coturn::builder(&tb.srv)
+        .listen(SERVER_IP)
+        .user(USER, PASS)
+        .start()
 }
 
 #[test]
@@ -206,7 +228,10 @@ fn healthy_udp_tcp_tls_server_passes_every_stage() {
     assert_no_secret(&out, PASS);
     let r = report(&out);
     assert_eq!(out.status.code(), Some(0), "{r:#?}\n{}", coturn.log());
-    assert_eq!(r.schema_version, iceprobe::report::check::CHECK_SCHEMA_VERSION);
+    assert_eq!(
+        r.schema_version,
+        iceprobe::report::check::CHECK_SCHEMA_VERSION
+    );
     assert_eq!(r.command, "check");
     assert_eq!(r.timeout_ms, 10_000);
     assert!(!r.insecure_tls);
@@ -237,7 +262,10 @@ fn healthy_udp_tcp_tls_server_passes_every_stage() {
         leaf_info.sans
     );
     assert!(leaf_info.days_left > 14, "{leaf_info:?}");
-    assert!(leaf_info.issuer.contains("iceprobe test CA"), "{leaf_info:?}");
+    assert!(
+        leaf_info.issuer.contains("iceprobe test CA"),
+        "{leaf_info:?}"
+    );
 
     // The same run as a table (the default format) also never shows the secret.
     let out = common::iceprobe_in(&tb.cli, &{
@@ -274,7 +302,11 @@ fn wrong_password_fails_allocate_with_401_cause() {
     for stage in [&row.permission, &row.channel, &row.release] {
         assert!(matches!(stage, Stage::NotChecked { .. }), "{stage:?}");
     }
-    assert!(r.fix.iter().any(|f| f.contains("wrong TURN credentials")), "{:?}", r.fix);
+    assert!(
+        r.fix.iter().any(|f| f.contains("wrong TURN credentials")),
+        "{:?}",
+        r.fix
+    );
 }
 
 #[test]
@@ -417,16 +449,26 @@ fn udp_dropped_by_firewall_fails_udp_only_with_warning() {
         &[("ICEPROBE_CREDENTIAL", PASS)],
         1,
     );
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(r.timeout_ms, 3000);
     let udp = row(&r, Protocol::Udp);
     assert_eq!(udp.verdict, RowVerdict::Fail);
     let (phase, _, _, cause) = failure(&udp.binding);
     assert_eq!(phase, Phase::Timeout);
-    assert!(cause.contains("blocked or not listening"), "{cause}");
+    assert!(
+        cause.contains("blocked by a firewall or not listening"),
+        "{cause}"
+    );
     let (phase, _, _, cause) = failure(&udp.challenge);
     assert_eq!(phase, Phase::Timeout);
-    assert!(cause.contains("blocked or not listening"), "{cause}");
+    assert!(
+        cause.contains("blocked by a firewall or not listening"),
+        "{cause}"
+    );
     for t in [Protocol::Tcp, Protocol::Tls] {
         let row = row(&r, t);
         assert_eq!(row.verdict, RowVerdict::Pass, "{row:#?}");
@@ -470,7 +512,13 @@ fn cgnat_relay_address_warns_private_relay() {
         .find(|w| w.kind == "private-relay-address")
         .unwrap_or_else(|| panic!("{:?}", row.warnings));
     assert!(w.message.contains("100.64.7.1"), "{}", w.message);
-    assert!(r.fix.iter().any(|f| f.contains("relay-ip") || f.contains("external-ip")), "{:?}", r.fix);
+    assert!(
+        r.fix
+            .iter()
+            .any(|f| f.contains("relay-ip") || f.contains("external-ip")),
+        "{:?}",
+        r.fix
+    );
 }
 
 /// Each check row holds two allocations at once under the one username it has: A (the one under
