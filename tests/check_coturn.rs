@@ -524,8 +524,12 @@ fn cgnat_relay_address_warns_private_relay() {
 /// Each check row holds two allocations at once under the one username it has: A (the one under
 /// test) and B (the echo peer whose relayed address A sends to). coturn counts `--user-quota`
 /// per username, so a row needs a quota of 2. With quota 2, a second run passing proves the
-/// first released *both* allocations (coturn frees quota on a ~1 s timer, hence the pause);
-/// with quota 1 the peer allocation gets 486 and the row says why.
+/// first released *both* allocations (coturn frees quota on a ~1 s timer, hence the pause).
+///
+/// Decision: the peer stays under the same username. It is the only credential a check has
+/// (a second user would have to be configured on the server just for the tool), and counting
+/// against the user's quota is honest: it is what a real client's two allocations would do.
+/// With quota 1 the peer allocation gets 486 and the row says why (see the next test).
 #[test]
 fn quota_two_allows_back_to_back_checks_because_both_allocations_are_released() {
     if !common::require_netns() {
@@ -567,7 +571,8 @@ fn quota_one_fails_the_peer_allocation_with_a_quota_cause() {
         assert_eq!((phase, code), (Phase::Relay, Some(486)), "run {run}");
         assert!(cause.contains("quota"), "{cause}");
         assert!(cause.contains("two allocations"), "{cause}");
-        // A's allocation was still released.
+        // A's allocation was still released: the second run's A allocating under quota 1
+        // proves it.
         assert!(row.release.is_ok(), "run {run}: {:?}", row.release);
         std::thread::sleep(Duration::from_secs(2));
     }
