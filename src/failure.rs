@@ -61,6 +61,9 @@ pub struct ErrorContext {
     pub rest_credentials: bool,
     /// ALTERNATE-SERVER from a 300 response.
     pub alternate_server: Option<String>,
+    /// The username is a REST-API username whose expiry time (Unix seconds) has passed; see
+    /// [`expired_rest_username`].
+    pub rest_expired_at: Option<u64>,
 }
 
 impl ErrorContext {
@@ -81,10 +84,14 @@ pub fn explain_code(phase: Phase, code: u16, ctx: &ErrorContext) -> String {
             None => "the server answered 300 Try Alternate without an ALTERNATE-SERVER".into(),
         },
         400 => "the server rejected the request as malformed (400 Bad Request)".into(),
-        401 if ctx.rest_credentials => {
-            "TURN REST credential rejected: the shared secret differs from the server's static-auth-secret, or the credential has expired (check the clocks and --turn-ttl)".into()
-        }
-        401 => "wrong TURN credentials: the server rejected the username or password".into(),
+        401 => match ctx.rest_expired_at {
+            Some(at) => format!(
+                "the TURN REST credential expired at {} (the username starts with its expiry time {at}): fetch or mint a fresh one (check the clocks and --turn-ttl)",
+                crate::net::tls::rfc3339(i64::try_from(at).unwrap_or(i64::MAX))
+            ),
+            None if ctx.rest_credentials => "TURN REST credential rejected: the shared secret differs from the server's static-auth-secret, or the credential has expired (check the clocks and --turn-ttl)".into(),
+            None => "wrong TURN credentials: the server rejected the username or password".into(),
+        },
         403 if phase == Phase::Permission || phase == Phase::Channel => {
             "the server forbids relaying to this peer address (denied-peer-ip, or a private range not in allowed-peer-ip)".into()
         }
@@ -104,6 +111,19 @@ pub fn explain_code(phase: Phase, code: u16, ctx: &ErrorContext) -> String {
         508 => "the server is out of relay ports (508 Insufficient Capacity): widen min-port/max-port or add capacity".into(),
         c => format!("the server answered with error {c}"),
     }
+}
+
+/// The expiry time (Unix seconds) of a TURN REST-API username (`<expiry>` or `<expiry>:<user>`,
+/// as coturn's `use-auth-secret` expects) when it lies before `now_unix`; `None` for any other
+/// username or a future expiry. Only plausible Unix times (from 2001-09-09, 10 digits and up)
+/// count, so an ordinary name like `42:bob` is left alone.
+pub fn expired_rest_username(username: &str, now_unix: u64) -> Option<u64> {
+    let stamp = username.split_once(':').map_or(username, |(t, _)| t);
+    if stamp.is_empty() || !stamp.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let expiry: u64 = stamp.parse().ok()?;
+    (expiry >= 1_000_000_000 && expiry < now_unix).then_some(expiry)
 }
 
 /// Plain-language cause when a server never answered.
@@ -173,13 +193,23 @@ mod tests {
             rest_credentials: true,
             ..Default::default()
         };
+        let expired = ErrorContext {
+            rest_expired_at: Some(1_700_000_000),
+            ..Default::default()
+        };
         let alt = ErrorContext {
             alternate_server: Some("198.18.0.2:3478".into()),
             ..Default::default()
         };
         let cases: &[(Phase, u16, &ErrorContext, &str)] = &[
             (Phase::TurnAuth, 401, &ctx, "wrong TURN credentials"),
-            (Phase::TurnAuth, 401, &rest, "REST credential"),
+            (Phase::TurnAuth, 401, &rest, "REST credential rejected"),
+            (
+                Phase::TurnAuth,
+                401,
+                &expired,
+                "REST credential expired at 2023-11-14T22:13:20Z",
+            ),
             (Phase::TurnAuth, 441, &ctx, "wrong credentials"),
             (Phase::TurnAuth, 438, &ctx, "stale"),
             (Phase::Permission, 403, &ctx, "denied-peer-ip"),
@@ -194,6 +224,27 @@ mod tests {
         for (phase, code, ctx, want) in cases {
             let got = explain_code(*phase, *code, ctx);
             assert!(got.contains(want), "{phase} {code}: {got:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn expired_rest_usernames_are_recognised() {
+        let now = 1_700_000_000;
+        let cases: &[(&str, Option<u64>)] = &[
+            ("1699999999:bob", Some(1_699_999_999)),
+            ("1699999999", Some(1_699_999_999)),
+            ("1699999999:bob:with:colons", Some(1_699_999_999)),
+            ("1700000000:bob", None), // expires now: not yet past
+            ("1800000000:bob", None), // future
+            ("alice", None),
+            ("42:bob", None), // not a plausible Unix time
+            ("+1699999999:bob", None),
+            (":bob", None),
+            ("", None),
+            ("99999999999999999999999:bob", None), // overflows u64
+        ];
+        for (user, want) in cases {
+            assert_eq!(expired_rest_username(user, now), *want, "{user:?}");
         }
     }
 

@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::candidate::{Candidate, CandidateType};
-use crate::failure::{explain_code, explain_silence, ErrorContext, Failure, Phase};
+use crate::failure::{
+    expired_rest_username, explain_code, explain_silence, ErrorContext, Failure, Phase,
+};
 use crate::ice_url::{Protocol, Scheme, ServerUrl};
 use crate::net::connect;
 use crate::net::dns::{self, Families};
@@ -47,6 +49,8 @@ pub struct GatherConfig {
     pub tls: TlsOptions,
     /// Credentials were minted from a REST secret (refines 401 causes).
     pub rest_credentials: bool,
+    /// Wall-clock time the run started (Unix seconds): recognises expired REST usernames.
+    pub now_unix: u64,
 }
 
 /// Shared per-run context handed to each probe task.
@@ -59,6 +63,8 @@ struct Ctx {
     rto: Duration,
     tls: TlsOptions,
     err_ctx: ErrorContext,
+    /// [`GatherConfig::now_unix`].
+    now_unix: u64,
     /// Release grace after the deadline or Ctrl-C.
     grace: Duration,
     /// The candidate the current probe is after, named in its errors.
@@ -150,7 +156,9 @@ pub async fn gather(
         err_ctx: ErrorContext {
             rest_credentials: cfg.rest_credentials,
             alternate_server: None,
+            rest_expired_at: None,
         },
+        now_unix: cfg.now_unix,
         grace: (cfg.timeout / 20).clamp(Duration::from_millis(50), Duration::from_millis(300)),
         candidate: CandidateType::Srflx,
     };
@@ -593,7 +601,7 @@ async fn relay_probe(
                 true
             }
             TurnEvent::Failed { op, failure } => {
-                result = Some(turn_failure(ctx, url, addr, proto, op, failure));
+                result = Some(turn_failure(ctx, server, addr, proto, op, failure));
                 true
             }
             _ => false,
@@ -652,12 +660,13 @@ async fn release(
 
 fn turn_failure(
     ctx: &Ctx,
-    url: &ServerUrl,
+    server: &IceServer,
     addr: SocketAddr,
     proto: Protocol,
     op: TurnOp,
     failure: TurnFailure,
 ) -> Expectation {
+    let url = &server.url;
     let phase = match op {
         TurnOp::Allocate => Phase::TurnAllocate,
         TurnOp::CreatePermission => Phase::Permission,
@@ -668,7 +677,14 @@ fn turn_failure(
     match failure {
         TurnFailure::Rejected(e) => {
             let phase = if matches!(e.code, 401 | 438 | 441) { Phase::TurnAuth } else { phase };
-            let cause = explain_code(phase, e.code, &ctx.err_ctx.with_alternate(e.alternate_server));
+            let err_ctx = ErrorContext {
+                rest_expired_at: server
+                    .username
+                    .as_deref()
+                    .and_then(|u| expired_rest_username(u, ctx.now_unix)),
+                ..ctx.err_ctx.with_alternate(e.alternate_server)
+            };
+            let cause = explain_code(phase, e.code, &err_ctx);
             ctx.fail(url, Some(addr), phase, Some(e.code), Some(e.reason), cause)
         }
         TurnFailure::Timeout => ctx.fail(url, Some(addr), Phase::Timeout, None, None, explain_silence(proto, addr.port(), None)),

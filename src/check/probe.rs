@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::failure::{explain_code, explain_silence, ErrorContext, Phase};
+use crate::failure::{expired_rest_username, explain_code, explain_silence, ErrorContext, Phase};
 use crate::ice_url::{Protocol, ServerUrl};
 use crate::net::connect::{self, Opened};
 use crate::net::driver::{drive, Link, Stop};
@@ -35,6 +35,8 @@ pub struct ProbeConfig {
     pub ipv6_relay: bool,
     /// Credentials came from a REST secret.
     pub rest_credentials: bool,
+    /// Wall-clock time the run started (Unix seconds): recognises expired REST usernames.
+    pub now_unix: u64,
     /// Longest wait for the echoes, within the deadline.
     pub echo_timeout: Duration,
 }
@@ -243,6 +245,10 @@ pub async fn probe_row(
     let err_ctx = ErrorContext {
         rest_credentials: cfg.rest_credentials,
         alternate_server: None,
+        rest_expired_at: input
+            .username
+            .as_deref()
+            .and_then(|u| expired_rest_username(u, cfg.now_unix)),
     };
     let proto = input.probed.protocol();
 
@@ -421,20 +427,20 @@ pub async fn probe_row(
         })
         .await;
     let Some(b_relayed) = b_relayed else {
-        let why = b_events
-            .iter()
-            .find_map(|e| match e {
-                TurnEvent::Failed { failure, .. } => Some(format!("{failure:?}")),
-                _ => None,
-            })
-            .unwrap_or_else(|| format!("{b_stop:?}"));
-        row.permission = failed(
-            None,
-            Phase::Relay,
-            None,
-            Some(why),
-            "could not create the second (peer) allocation used for the echo test".into(),
-        );
+        let failure = b_events.iter().find_map(|e| match e {
+            TurnEvent::Failed { failure, .. } => Some(failure.clone()),
+            _ => None,
+        });
+        row.permission = match failure {
+            Some(f) => peer_allocation_failure(turn_failure(
+                TurnOp::Allocate,
+                f,
+                proto,
+                input.addr.port(),
+                &err_ctx,
+            )),
+            None => peer_allocation_failure(stop_stage(&b_stop, proto, input.addr.port())),
+        };
         skip_rest(&mut row, "no peer allocation");
         release_both(&mut a, &mut b, deadline, &mut row).await;
         return row;
@@ -662,6 +668,37 @@ fn turn_failure<T>(
     }
 }
 
+/// The permission stage when the second (peer) allocation, the echo test's far end, failed:
+/// phase `relay`, the peer's own error code and reason, and its cause after what it was for.
+/// A check row holds two allocations at once under one username, so a 486 names the quota it
+/// needs.
+fn peer_allocation_failure(peer: Stage<Nothing>) -> Stage<Nothing> {
+    let Stage::Failed {
+        ms,
+        code,
+        reason,
+        cause,
+        ..
+    } = peer
+    else {
+        return failed(
+            None,
+            Phase::Relay,
+            None,
+            None,
+            "could not create the second (peer) allocation used for the echo test".into(),
+        );
+    };
+    let mut cause =
+        format!("could not create the second (peer) allocation used for the echo test: {cause}");
+    if code == Some(486) {
+        cause.push_str(
+            "; a check row holds two allocations at once (the one under test and its echo peer), so user-quota must be at least 2",
+        );
+    }
+    failed(ms, Phase::Relay, code, reason, cause)
+}
+
 /// Release grace: a release is always attempted, even at the deadline.
 fn release_deadline(deadline: Instant) -> Instant {
     let now = Instant::now();
@@ -751,6 +788,7 @@ mod tests {
             },
             ipv6_relay: false,
             rest_credentials: false,
+            now_unix: 0,
             echo_timeout: Duration::from_secs(2),
         };
         let url: ServerUrl = url.parse().unwrap();
@@ -767,6 +805,44 @@ mod tests {
     }
 
     /// Every stage against the in-process server, over each transport.
+    #[test]
+    fn peer_allocation_failures_keep_code_and_cause() {
+        let quota = turn_failure::<Nothing>(
+            TurnOp::Allocate,
+            TurnFailure::Rejected(crate::proto::stun::ErrorCode {
+                code: 486,
+                reason: "Allocation Quota Reached".into(),
+                alternate_server: None,
+            }),
+            Protocol::Udp,
+            3478,
+            &ErrorContext::default(),
+        );
+        let Stage::Failed {
+            phase,
+            code,
+            reason,
+            cause,
+            ..
+        } = peer_allocation_failure(quota)
+        else {
+            panic!("must fail");
+        };
+        assert_eq!((phase, code), (Phase::Relay, Some(486)));
+        assert_eq!(reason.as_deref(), Some("Allocation Quota Reached"));
+        assert!(cause.starts_with("could not create the second (peer) allocation"));
+        assert!(cause.contains("allocation quota reached"), "{cause}");
+        assert!(cause.contains("user-quota must be at least 2"), "{cause}");
+
+        let silent = stop_stage::<Nothing>(&Stop::Deadline, Protocol::Udp, 3478);
+        let Stage::Failed { code, cause, .. } = peer_allocation_failure(silent) else {
+            panic!("must fail");
+        };
+        assert_eq!(code, None);
+        assert!(cause.contains("server silent on UDP 3478"), "{cause}");
+        assert!(!cause.contains("user-quota"), "{cause}");
+    }
+
     #[tokio::test]
     async fn every_stage_passes_against_the_demo_server() {
         let server = DemoServer::start("127.0.0.1".parse().unwrap())

@@ -92,10 +92,7 @@ pub async fn servers(
                     why: "give either a REST shared secret or --credential, not both".into(),
                 });
             }
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
+            let now = unix_now();
             let (user, cred) = servers::rest_credentials(
                 &secret,
                 a.username.as_deref(),
@@ -186,6 +183,7 @@ pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
             tls: tls_options(&a.tls),
             ipv6_relay: a.family.ipv6,
             rest_credentials: rest,
+            now_unix: unix_now(),
             echo_timeout: (timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(3)),
         },
     })
@@ -210,7 +208,16 @@ pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
         },
         tls: tls_options(&a.tls),
         rest_credentials: rest,
+        now_unix: unix_now(),
     })
+}
+
+/// Wall-clock Unix seconds (0 if the clock is before 1970).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ pub async fn demo_gather(timeout: Duration) -> std::io::Result<(DemoServer, Gath
         families,
         timeout,
         rto: Duration::from_millis(500),
+        now_unix: 0, // the demo server mints no REST usernames
         hosts: HostFilter {
             families,
             loopback: true,

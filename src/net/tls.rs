@@ -745,7 +745,7 @@ fn days_until_phrase(n: i64) -> String {
 }
 
 /// Formats Unix seconds as RFC 3339 UTC (`2026-11-19T00:00:00Z`).
-fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(DAY_SECS);
     let rem = secs.rem_euclid(DAY_SECS);
     // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
