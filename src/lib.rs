@@ -11,6 +11,7 @@ pub mod demo;
 pub mod failure;
 pub mod gather;
 pub mod ice_url;
+pub mod nat;
 pub mod net;
 pub mod proto;
 pub mod report;
