@@ -239,6 +239,26 @@ pub fn binding_request(txid: TxId) -> Vec<u8> {
     ))
 }
 
+/// CHANGE-REQUEST flag: change IP (RFC 5780 §7.2).
+pub const CHANGE_IP: u8 = 0x04;
+/// CHANGE-REQUEST flag: change port (RFC 5780 §7.2).
+pub const CHANGE_PORT: u8 = 0x02;
+
+/// A Binding request with CHANGE-REQUEST `flags` (RFC 5780 §7.2; `rtc` has only the attribute
+/// number, so the 4-byte value is written raw), and RESPONSE-PORT when given (§7.5).
+pub fn binding_request_with(txid: TxId, change: u8, response_port: Option<u16>) -> Vec<u8> {
+    let mut m = start(rtc::stun::message::METHOD_BINDING, CLASS_REQUEST, txid);
+    if change != 0 {
+        add_raw(&mut m, ATTR_CHANGE_REQUEST, &[0, 0, 0, change]);
+    }
+    if let Some(port) = response_port {
+        // RESPONSE-PORT: the port, then two bytes of padding (RFC 5780 §7.5).
+        let p = port.to_be_bytes();
+        add_raw(&mut m, ATTR_RESPONSE_PORT, &[p[0], p[1], 0, 0]);
+    }
+    finish(m)
+}
+
 /// Method numbers (RFC 5389 §18.1, RFC 8656 §17).
 pub mod method {
     /// Binding.
@@ -356,5 +376,24 @@ mod tests {
         assert_eq!(d.class, Some(Class::Request));
         assert_eq!(d.txid, id);
         assert_eq!(d.fingerprint, Some(true));
+    }
+}
+
+#[cfg(test)]
+mod change_request_tests {
+    use super::*;
+
+    #[test]
+    fn change_request_and_response_port_are_encoded() {
+        let id = new_txid();
+        let raw = binding_request_with(id, CHANGE_IP | CHANGE_PORT, Some(40000));
+        let mut m = Message::new();
+        m.raw = raw.clone();
+        m.decode().unwrap();
+        assert_eq!(m.get(ATTR_CHANGE_REQUEST).unwrap(), vec![0, 0, 0, 6]);
+        assert_eq!(m.get(ATTR_RESPONSE_PORT).unwrap(), vec![0x9c, 0x40, 0, 0]);
+        assert_eq!(decode(&raw).unwrap().fingerprint, Some(true));
+        let plain = binding_request_with(id, 0, None);
+        assert_eq!(plain, binding_request(id));
     }
 }
