@@ -4,7 +4,7 @@
 #
 #   cli ns 198.18.0.10 ──veth── srv ns 198.18.0.1 (+ 1,000 more addresses for the scale run)
 #
-# The delay is 25 ms each way, added in the client namespace by iptables
+# The delay is 25 ms each way, added on receipt in each namespace by iptables
 # `-j NFQUEUE --queue-bypass` and examples/nfq_delay.rs (this kernel has no netem, and no
 # nft_queue: the xtables NFQUEUE target through iptables-nft is what works).
 # Not part of `cargo test` or CI.
@@ -22,6 +22,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 [ "$(id -u)" = 0 ] || { echo "bench-check.sh: run as root" >&2; exit 2; }
+command -v iptables >/dev/null || apt-get install -y iptables >/dev/null
 for tool in turnserver iptables ip openssl jq bc column; do
     command -v "$tool" >/dev/null || { echo "bench-check.sh: missing $tool" >&2; exit 2; }
 done
@@ -140,12 +141,17 @@ if [ "$SCALE" -gt 0 ]; then
     done
 fi
 
-echo "== delay: ${OWD} ms each way (NFQUEUE $QUEUE in $CLI)"
-ip netns exec "$CLI" "$NFQ_DELAY" --queue "$QUEUE" --delay-ms "$OWD" --time-limit 1800 \
-    >"$WORK/nfq.log" 2>&1 </dev/null &
-PIDS+=($!)
-in_cli iptables -A OUTPUT -o c0 -j NFQUEUE --queue-num "$QUEUE" --queue-bypass
+echo "== delay: ${OWD} ms each way (NFQUEUE $QUEUE on INPUT in both namespaces)"
+# Each side delays what it receives. Delaying on the sender's OUTPUT hook instead would hold
+# the skb against the sending socket, and TCP small queues would then hold back the next
+# segment of the same socket until the first left the queue (+1 one-way delay on TCP bursts).
+for ns in "$CLI" "$SRV"; do
+    ip netns exec "$ns" "$NFQ_DELAY" --queue "$QUEUE" --delay-ms "$OWD" --time-limit 1800 \
+        >"$WORK/nfq-$ns.log" 2>&1 </dev/null &
+    PIDS+=($!)
+done
 in_cli iptables -A INPUT -i c0 -j NFQUEUE --queue-num "$QUEUE" --queue-bypass
+ip netns exec "$SRV" iptables -A INPUT -i s0 -j NFQUEUE --queue-num "$QUEUE" --queue-bypass
 sleep 0.3
 # Prove the delay is there: a STUN Binding is one round trip.
 binding_ms=$(in_cli "$ICEPROBE" check stun:198.18.0.1 --format json |
@@ -217,18 +223,18 @@ if [ "$SCALE" -gt 0 ]; then
     echo "== scale: $SCALE TURN/UDP server URLs in one check"
     urls=()
     for ((i = 0; i < SCALE; i++)); do urls+=("turn:$(scale_ip "$i")?transport=udp"); done
-    for conc in 64 1024; do
+    for conc in 64 256 1024; do
         sleep 2
-        in_cli /usr/bin/time -f '%M %e' -o "$WORK/time.$conc" \
+        in_cli /usr/bin/time -f '%M %e %U %S' -o "$WORK/time.$conc" \
             "$ICEPROBE" check "${urls[@]}" "${ARGS[@]}" --concurrency "$conc" --timeout 60s \
             >"$WORK/scale.$conc.json" || true
-        read -r rss_kb wall_s <"$WORK/time.$conc"
+        read -r rss_kb wall_s user_s sys_s <"$WORK/time.$conc"
         passed=$(jq '[.rows[] | select(.verdict != "fail")] | length' "$WORK/scale.$conc.json")
         dur=$(jq '.duration_ms' "$WORK/scale.$conc.json")
         one=$(median <"$WORK/udp.ms")
-        printf 'concurrency %4d: %d/%d rows passed, check %.0f ms (%.1fx one server), process %.2f s, peak RSS %.1f MB\n' \
+        printf 'concurrency %4d: %d/%d rows passed, check %.0f ms (%.1fx one server), process %.2f s (cpu %.2f s user + %.2f s sys), peak RSS %.1f MB\n' \
             "$conc" "$passed" "$SCALE" "$dur" "$(echo "$dur / $one" | bc -l)" "$wall_s" \
-            "$(echo "$rss_kb / 1024" | bc -l)"
+            "$user_s" "$sys_s" "$(echo "$rss_kb / 1024" | bc -l)"
     done
 fi
 echo

@@ -3,7 +3,9 @@
 //! relay (Send indication and ChannelData, echoed by a second allocation we own), and release.
 //!
 //! The critical path is kept at the protocol minimum: the Binding runs beside the Allocate,
-//! permission beside channel bind, both echoes at once, both releases at once.
+//! permission beside channel bind, both echoes at once, both releases at once; the echo peer's
+//! connection and allocation are made beside the row's own. The round trips this adds up to are
+//! asserted in `proto/turn/tests/critical_path.rs` (TURN/UDP 6 RTT; see BENCHMARKS.md).
 #![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
