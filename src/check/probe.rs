@@ -3,7 +3,9 @@
 //! relay (Send indication and ChannelData, echoed by a second allocation we own), and release.
 //!
 //! The critical path is kept at the protocol minimum: the Binding runs beside the Allocate,
-//! permission beside channel bind, both echoes at once, both releases at once.
+//! permission beside channel bind, both echoes at once, both releases at once; the echo peer's
+//! connection and allocation are made beside the row's own. The round trips this adds up to are
+//! asserted in `proto/turn/tests/critical_path.rs` (TURN/UDP 6 RTT; see BENCHMARKS.md).
 #![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -241,7 +243,6 @@ pub async fn probe_row(
         skip_rest(&mut row, "DNS failed");
         return row;
     }
-    let mut cancel = cancel;
     let err_ctx = ErrorContext {
         rest_credentials: cfg.rest_credentials,
         alternate_server: None,
@@ -252,10 +253,24 @@ pub async fn probe_row(
     };
     let proto = input.probed.protocol();
 
-    // Connect and TLS.
-    let (mut a, opened) = match Side::open(cfg, &input, deadline).await {
+    // Connect and TLS for both sides at once: A carries the row's stages, B is the echo peer (a
+    // second allocation we own). Opening B only after A is allocated would put a second connect,
+    // TLS handshake and 401 + Allocate on the critical path (see `critical_path_round_trips`).
+    let turn = input.probed.is_turn();
+    let (a_open, b_open) = tokio::join!(Side::open(cfg, &input, deadline), async {
+        if turn {
+            Some(Side::open(cfg, &input, deadline).await)
+        } else {
+            None
+        }
+    });
+    let mut b_open = b_open.map(|r| r.map(|(side, _)| side));
+    let (mut a, opened) = match a_open {
         Ok(x) => x,
         Err(e) => {
+            if let Some(Ok(b)) = b_open.as_mut() {
+                b.link.close().await; // nothing was sent on it
+            }
             let stage_ms = Some(ms(e.elapsed));
             match (e.phase, e.connect) {
                 (Phase::Tls, Some(c)) | (Phase::Timeout, Some(c)) if proto == Protocol::Tls => {
@@ -284,18 +299,22 @@ pub async fn probe_row(
         };
     }
 
-    // Binding beside the Allocate on the same link.
+    // Binding beside A's Allocate on A's link, and B's Allocate at the same time on B's.
     let t = Instant::now();
     a.client.binding(t);
-    let turn = input.probed.is_turn();
     if turn {
         a.client.allocate(t);
+    }
+    if let Some(Ok(b)) = b_open.as_mut() {
+        b.client.allocate(t);
     }
     let mut bound = false;
     let mut allocated: Option<SocketAddr> = None;
     let mut a_failed = false;
-    let (stop, events) = a
-        .run(deadline, &mut cancel, |_, ev, _| {
+    let mut b_relayed: Option<SocketAddr> = None;
+    let (mut ca, mut cb) = (cancel.clone(), cancel.clone());
+    let ((stop, mut events), b_run) = tokio::join!(
+        a.run(deadline, &mut ca, |_, ev, _| {
             match ev {
                 TurnEvent::Bound { .. } => bound = true,
                 TurnEvent::Allocated { relayed, .. } => allocated = Some(*relayed),
@@ -310,8 +329,48 @@ pub async fn probe_row(
                 _ => {}
             }
             bound && (!turn || allocated.is_some() || a_failed)
-        })
-        .await;
+        }),
+        async {
+            match b_open.as_mut() {
+                Some(Ok(b)) => Some(
+                    b.run(deadline, &mut cb, |_, ev, _| match ev {
+                        TurnEvent::Allocated { relayed, .. } => {
+                            b_relayed = Some(*relayed);
+                            true
+                        }
+                        TurnEvent::Failed { .. } => true,
+                        _ => false,
+                    })
+                    .await,
+                ),
+                _ => None,
+            }
+        }
+    );
+    let (b_stop, mut b_events) = match b_run {
+        Some((stop, events)) => (Some(stop), events),
+        None => (None, vec![]),
+    };
+    // Both allocations raced: under a quota (486) or a full port range (508) only one of them
+    // may win. If B won, it carries the row and A's refusal becomes the peer's failure, so the
+    // row reads as it would had A been allocated first.
+    let a_refused = events.iter().position(|e| {
+        matches!(e, TurnEvent::Failed {
+            op: TurnOp::Allocate,
+            failure: TurnFailure::Rejected(err),
+        } if matches!(err.code, 486 | 508))
+    });
+    if let (Some(i), Some(b_addr), Some(Ok(b))) = (a_refused, b_relayed, b_open.as_mut()) {
+        if let Some(j) = b_events
+            .iter()
+            .position(|e| matches!(e, TurnEvent::Allocated { .. }))
+        {
+            std::mem::swap(&mut events[i], &mut b_events[j]);
+            std::mem::swap(&mut a, b);
+            allocated = Some(b_addr);
+            b_relayed = None;
+        }
+    }
     for ev in &events {
         match ev {
             TurnEvent::Bound {
@@ -399,33 +458,34 @@ pub async fn probe_row(
     }
     let Some(a_relayed) = allocated else {
         skip_rest(&mut row, if turn { "no allocation" } else { "STUN only" });
-        release(&mut a, deadline, &mut row, false).await;
+        let mut scratch = row.clone();
+        match b_open.as_mut() {
+            Some(Ok(b)) => {
+                tokio::join!(
+                    release(&mut a, deadline, &mut row, false),
+                    release(b, deadline, &mut scratch, false)
+                );
+            }
+            _ => release(&mut a, deadline, &mut row, false).await,
+        }
         return row;
     };
 
-    // The peer: a second allocation we own, over the same transport.
-    let mut b = match Side::open(cfg, &input, deadline).await {
-        Ok((b, _)) => b,
-        Err(e) => {
-            let why = format!("could not open the peer connection: {}", e.cause);
-            row.permission = failed(None, Phase::Relay, None, Some(e.reason), why.clone());
+    // The peer: the second allocation.
+    let mut b = match b_open {
+        Some(Ok(b)) => b,
+        other => {
+            let (reason, cause) = match other {
+                Some(Err(e)) => (e.reason, e.cause),
+                _ => ("not opened".into(), "internal: no peer connection".into()),
+            };
+            let why = format!("could not open the peer connection: {cause}");
+            row.permission = failed(None, Phase::Relay, None, Some(reason), why);
             skip_rest(&mut row, "no peer allocation");
             release(&mut a, deadline, &mut row, true).await;
             return row;
         }
     };
-    b.client.allocate(Instant::now());
-    let mut b_relayed = None;
-    let (b_stop, b_events) = b
-        .run(deadline, &mut cancel, |_, ev, _| match ev {
-            TurnEvent::Allocated { relayed, .. } => {
-                b_relayed = Some(*relayed);
-                true
-            }
-            TurnEvent::Failed { .. } => true,
-            _ => false,
-        })
-        .await;
     let Some(b_relayed) = b_relayed else {
         let failure = b_events.iter().find_map(|e| match e {
             TurnEvent::Failed { failure, .. } => Some(failure.clone()),
@@ -439,7 +499,16 @@ pub async fn probe_row(
                 input.addr.port(),
                 &err_ctx,
             )),
-            None => peer_allocation_failure(stop_stage(&b_stop, proto, input.addr.port())),
+            None => peer_allocation_failure(match &b_stop {
+                Some(stop) => stop_stage(stop, proto, input.addr.port()),
+                None => failed(
+                    None,
+                    Phase::Relay,
+                    None,
+                    None,
+                    "the peer allocation never ran".into(),
+                ),
+            }),
         };
         skip_rest(&mut row, "no peer allocation");
         release_both(&mut a, &mut b, deadline, &mut row).await;

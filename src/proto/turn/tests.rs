@@ -6,6 +6,8 @@ use rtc::stun::message::{MessageClass, CLASS_ERROR_RESPONSE, CLASS_SUCCESS_RESPO
 use rtc::stun::xoraddr::XorMappedAddress;
 use rtc::turn::proto::relayaddr::RelayedAddress;
 
+mod critical_path;
+
 const REALM: &str = "iceprobe.test";
 const CLIENT: &str = "198.18.0.10:50000";
 const RELAY: &str = "198.18.0.1:49160";
@@ -21,6 +23,8 @@ struct Fake {
     no_integrity: bool,
     /// Error code for CreatePermission (e.g. 403).
     permission_error: Option<u16>,
+    /// XOR-RELAYED-ADDRESS to hand out (default [`RELAY`]).
+    relay: Option<SocketAddr>,
     seen_methods: Vec<u16>,
 }
 
@@ -91,7 +95,7 @@ impl Fake {
         }
         let mut r = stun::start(method, CLASS_SUCCESS_RESPONSE, d.txid);
         if d.method == method::ALLOCATE {
-            let relay: SocketAddr = RELAY.parse().unwrap();
+            let relay: SocketAddr = self.relay.unwrap_or_else(|| RELAY.parse().unwrap());
             let client: SocketAddr = CLIENT.parse().unwrap();
             stun::add(
                 &mut r,
