@@ -643,3 +643,56 @@ fn nothing_listening_is_refused_or_times_out_within_the_deadline() {
         }
     }
 }
+
+#[test]
+fn try_alternate_is_followed_once_and_both_rows_reported() {
+    if !common::require_netns() {
+        return;
+    }
+    let tb = Testbed::public();
+    // coturn answers Allocate with 300 Try Alternate when --alternate-server is set.
+    let redirecting = Coturn::builder(&tb.srv)
+        .listen(SERVER_IP)
+        .user(USER, PASS)
+        .arg(&format!("--alternate-server={}:3479", common::SERVER_IP2))
+        .start();
+    let _alternate = Coturn::builder(&tb.srv)
+        .listen(common::SERVER_IP2)
+        .port(3479)
+        .no_rfc5780()
+        .user(USER, PASS)
+        .start();
+    let url = format!("turn:{SERVER_IP}?transport=udp");
+    let r = check(
+        &tb,
+        &redirecting,
+        &["-u", USER, &url],
+        &[("ICEPROBE_CREDENTIAL", PASS)],
+        0,
+    );
+    assert_eq!(r.rows.len(), 2, "{:#?}", r.rows);
+    let first = &r.rows[0];
+    assert_eq!(
+        first.alternate_server.as_deref(),
+        Some("198.18.0.2:3479"),
+        "{first:#?}"
+    );
+    assert!(
+        first.warnings.iter().any(|w| w.kind == "redirected"),
+        "{first:#?}"
+    );
+    let second = &r.rows[1];
+    assert_eq!(
+        second.url, url,
+        "the alternate row belongs to the URL given"
+    );
+    assert_eq!(second.address, "198.18.0.2:3479");
+    assert!(
+        second.send_echo.is_ok() && second.release.is_ok(),
+        "{second:#?}"
+    );
+    assert_eq!(
+        second.alternate_server, None,
+        "a redirect is followed only once"
+    );
+}

@@ -116,6 +116,7 @@ fn blank(input: &RowInput) -> CheckRow {
         release: Stage::not_checked(na_turn),
         warnings: vec![],
         verdict: RowVerdict::Fail,
+        alternate_server: None,
     }
 }
 
@@ -423,6 +424,22 @@ pub async fn probe_row(
             }
             TurnEvent::Failed { op, failure } => {
                 let port = input.addr.port();
+                // 300 with ALTERNATE-SERVER is not a failure of the deployment: a client follows
+                // it, and so do we (in the next row). Without the attribute it is a failure.
+                if let (TurnOp::Allocate, TurnFailure::Rejected(e)) = (op, failure) {
+                    if let (300, Some(alt)) = (e.code, e.alternate_server) {
+                        row.alternate_server = Some(alt.to_string());
+                        let why = format!(
+                            "300 Try Alternate: redirected to {alt} (checked in the next row)"
+                        );
+                        if row.challenge.is_ok() {
+                            row.allocate = Stage::not_checked(why);
+                        } else {
+                            row.challenge = Stage::not_checked(why);
+                        }
+                        continue;
+                    }
+                }
                 match op {
                     TurnOp::Binding => {
                         row.binding = turn_failure(*op, failure.clone(), proto, port, &err_ctx)

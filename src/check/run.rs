@@ -133,6 +133,21 @@ async fn expand_srv(
     out
 }
 
+/// The row to probe for a 300's ALTERNATE-SERVER: same scheme, transport and credentials, at
+/// the alternate address.
+fn redirect(row: &CheckRow, input: &RowInput) -> Option<RowInput> {
+    let alt: SocketAddr = row.alternate_server.as_deref()?.parse().ok()?;
+    let mut probed = input.probed.clone();
+    probed.host = Host::Ip(alt.ip());
+    probed.port = alt.port();
+    Some(RowInput {
+        probed,
+        addr: alt,
+        dns: Stage::not_checked(format!("ALTERNATE-SERVER of {}", input.addr)),
+        ..input.clone()
+    })
+}
+
 /// A row for a target that never got an address (DNS failed, or no address of the family).
 fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
     fn skipped<T>(why: &str) -> Stage<T> {
@@ -156,6 +171,7 @@ fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
         send_echo: skipped(why),
         channel_echo: skipped(why),
         release: skipped(why),
+        alternate_server: None,
         warnings: vec![],
         verdict: RowVerdict::Fail,
     };
@@ -213,7 +229,8 @@ pub async fn check(
     };
 
     // Rows: target × address of an allowed family.
-    let mut slots: Vec<Option<CheckRow>> = vec![];
+    // One slot per planned row; a slot holds two rows when a 300 redirect was followed.
+    let mut slots: Vec<Vec<CheckRow>> = vec![];
     let mut inputs: Vec<(usize, RowInput)> = vec![];
     for t in &targets {
         let (dns, addrs) = resolved
@@ -231,7 +248,7 @@ pub async fn check(
             } else {
                 "no address of the requested family"
             };
-            slots.push(Some(unreachable_row(t, dns, why)));
+            slots.push(vec![unreachable_row(t, dns, why)]);
             continue;
         }
         let server = creds.get(&t.url);
@@ -247,7 +264,7 @@ pub async fn check(
                     password: server.and_then(|s| s.credential.clone()),
                 },
             ));
-            slots.push(None);
+            slots.push(vec![]);
         }
     }
 
@@ -261,16 +278,24 @@ pub async fn check(
         tasks.spawn(async move {
             // The semaphore is never closed; a failed acquire would only mean shutdown.
             let _permit = sem.acquire_owned().await.ok();
-            let mut row = probe_row(&pc, input, deadline, cancel).await;
-            row.warnings = row_warnings(&row, CERT_EXPIRY_WARN_DAYS);
-            row.verdict = row_verdict(&row);
-            (i, row)
+            let mut rows = vec![probe_row(&pc, input.clone(), deadline, cancel.clone()).await];
+            // 300 Try Alternate: follow it once, and report both (never a chain of redirects).
+            if let Some(alt) = redirect(&rows[0], &input) {
+                rows.push(probe_row(&pc, alt, deadline, cancel).await);
+            }
+            for row in rows.iter_mut() {
+                row.warnings = row_warnings(row, CERT_EXPIRY_WARN_DAYS);
+                row.verdict = row_verdict(row);
+            }
+            (i, rows)
         });
     }
     while let Some(r) = tasks.join_next().await {
-        if let Ok((i, row)) = r {
-            let _ = events.send(CheckEvent::Row(Box::new(row.clone())));
-            slots[i] = Some(row);
+        if let Ok((i, rows)) = r {
+            for row in &rows {
+                let _ = events.send(CheckEvent::Row(Box::new(row.clone())));
+            }
+            slots[i] = rows;
         }
     }
     let rows: Vec<CheckRow> = slots.into_iter().flatten().collect();

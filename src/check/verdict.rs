@@ -36,6 +36,21 @@ pub mod kind {
     pub const UDP_ONLY: &str = "udp-only";
     /// TCP or TLS works on a host, UDP does not.
     pub const UDP_BLOCKED: &str = "udp-blocked";
+    /// The server answered Allocate with 300 Try Alternate (followed in the next row).
+    pub const REDIRECTED: &str = "redirected";
+    /// Every kind, in schema order (the schema test compares against this list).
+    pub const ALL: &[&str] = &[
+        PRIVATE_RELAY_ADDRESS,
+        CERTIFICATE_EXPIRING,
+        NO_FINGERPRINT,
+        NO_MESSAGE_INTEGRITY,
+        BAD_MESSAGE_INTEGRITY,
+        STUN_OK_TURN_FAILED,
+        TLS_NOT_VERIFIED,
+        UDP_ONLY,
+        UDP_BLOCKED,
+        REDIRECTED,
+    ];
 }
 
 fn warning(kind: &str, message: String) -> Warning {
@@ -252,6 +267,14 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
             )),
             Some(true) => {}
         }
+    }
+    if let Some(alt) = &row.alternate_server {
+        out.push(warning(
+            kind::REDIRECTED,
+            format!(
+                "the server redirects Allocate to ALTERNATE-SERVER {alt} (300 Try Alternate, RFC 8489 §10): clients must follow it; the alternate is checked in the next row"
+            ),
+        ));
     }
     if row.turn && row.binding.is_ok() && (row.challenge.is_failed() || row.allocate.is_failed()) {
         out.push(warning(
@@ -495,6 +518,7 @@ mod tests {
             send_echo: nc(),
             channel_echo: nc(),
             release: nc(),
+            alternate_server: None,
             warnings: vec![],
             verdict: RowVerdict::Pass,
         })

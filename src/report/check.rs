@@ -202,6 +202,9 @@ pub struct CheckRow {
     pub channel_echo: Stage<EchoInfo>,
     /// Refresh LIFETIME 0.
     pub release: Stage<Nothing>,
+    /// ALTERNATE-SERVER of a 300 Try Alternate (RFC 8489 §10); iceprobe follows it once and
+    /// reports the alternate in the next row.
+    pub alternate_server: Option<String>,
     /// Warnings.
     pub warnings: Vec<Warning>,
     /// Verdict.

@@ -571,6 +571,7 @@ mod tests {
             send_echo: echo(21.33, "198.18.0.254:40001"),
             channel_echo: echo(21.12, "198.18.0.254:40001"),
             release: done(20.8),
+            alternate_server: None,
             warnings: vec![],
             verdict: RowVerdict::Pass,
         }
@@ -817,23 +818,10 @@ mod tests {
             .map(|v| serde_json::to_value(v).unwrap())
             .collect();
         assert_eq!(root["$defs"]["RowVerdict"]["enum"], Value::Array(words));
-        let kinds: Vec<Value> = {
-            use crate::check::verdict::kind::*;
-            [
-                PRIVATE_RELAY_ADDRESS,
-                CERTIFICATE_EXPIRING,
-                NO_FINGERPRINT,
-                NO_MESSAGE_INTEGRITY,
-                BAD_MESSAGE_INTEGRITY,
-                STUN_OK_TURN_FAILED,
-                TLS_NOT_VERIFIED,
-                UDP_ONLY,
-                UDP_BLOCKED,
-            ]
+        let kinds: Vec<Value> = crate::check::verdict::kind::ALL
             .iter()
             .map(|k| Value::from(*k))
-            .collect()
-        };
+            .collect();
         assert_eq!(
             root["$defs"]["Warning"]["properties"]["kind"]["enum"],
             Value::Array(kinds)
