@@ -696,3 +696,45 @@ fn try_alternate_is_followed_once_and_both_rows_reported() {
         "a redirect is followed only once"
     );
 }
+
+#[test]
+fn ipv6_check_asks_for_an_ipv6_relay() {
+    if !common::require_netns() {
+        return;
+    }
+    let tb = Testbed::public();
+    for ns in [&tb.srv, &tb.cli] {
+        ns.enable_ipv6();
+    }
+    tb.srv.sysctl("net.ipv6.conf.br0.disable_ipv6", "0");
+    tb.cli.sysctl("net.ipv6.conf.eth0.disable_ipv6", "0");
+    tb.srv
+        .ip(["-6", "addr", "add", "fd00::1/64", "dev", "br0", "nodad"]);
+    tb.cli
+        .ip(["-6", "addr", "add", "fd00::10/64", "dev", "eth0", "nodad"]);
+    let v6: std::net::IpAddr = "fd00::1".parse().unwrap();
+    // The harness waits for the first listener, so IPv4 comes first; relays on both families.
+    let coturn = Coturn::builder(&tb.srv)
+        .listen(SERVER_IP)
+        .listen(v6)
+        .relay_ip(SERVER_IP)
+        .arg("--relay-ip=fd00::1")
+        .no_rfc5780()
+        .user(USER, PASS)
+        .arg("--allowed-peer-ip=fd00::-fd00::ffff")
+        .start();
+    // -6: IPv6 to the server and REQUESTED-ADDRESS-FAMILY IPv6 for the relay (RFC 8656 §18.8).
+    let r = check(
+        &tb,
+        &coturn,
+        &["-6", "-u", USER, "turn:[fd00::1]?transport=udp"],
+        &[("ICEPROBE_CREDENTIAL", PASS)],
+        0,
+    );
+    assert_eq!(r.rows.len(), 1);
+    let row = &r.rows[0];
+    assert_eq!(row.family, "ipv6");
+    let relayed = &row.allocate.info().expect("allocated").relayed;
+    assert!(relayed.starts_with("[fd00::1]:"), "IPv6 relay: {relayed}");
+    assert!(row.send_echo.is_ok(), "{row:#?}");
+}
