@@ -1134,7 +1134,9 @@ fn hairpin(obs: &Observations, nat: &Determination<bool>) -> Determination<bool>
 
 fn lifetime(obs: &Observations) -> Determination<LifetimeRange> {
     let Some(l) = &obs.lifetime else {
-        return Determination::not_checked("not asked for (--lifetime; the search takes minutes)");
+        return Determination::not_checked(
+            "not asked for: --lifetime runs it, and it takes minutes",
+        );
     };
     let range = LifetimeRange {
         alive_after_s: l.alive_after_s,
