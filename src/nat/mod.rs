@@ -1,4 +1,8 @@
 //! `iceprobe nat`: NAT behaviour discovery (RFC 5780, RFC 4787 terms) that says how sure it is.
+//!
+//! `discover` runs the tests and records [`observe::Observations`]; `classify` turns them into
+//! verdicts as a pure function.
 
+pub mod classify;
 pub mod discover;
 pub mod observe;

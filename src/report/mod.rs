@@ -3,6 +3,8 @@
 
 pub mod check;
 pub mod model;
+pub mod nat;
 pub mod render;
 pub mod render_check;
+pub mod render_nat;
 pub use model::*;
