@@ -6,13 +6,14 @@ use std::io::{self, Write};
 use tokio::sync::{mpsc, watch};
 
 use crate::check::run::check;
-use crate::cli::args::CheckArgs;
-use crate::cli::args::{DemoArgs, GatherArgs, OutputArgs};
-use crate::cli::{check_config, gather_config, Cli, Command};
+use crate::cli::args::{CheckArgs, DemoArgs, GatherArgs, NatArgs, OutputArgs};
+use crate::cli::{check_config, gather_config, nat_config, Cli, Command};
 use crate::gather::{gather, GatherConfig};
 use crate::report::check::CheckEvent;
+use crate::report::nat::NatEvent;
 use crate::report::render::{render_event, Format, Style};
 use crate::report::render_check::render_check_event;
+use crate::report::render_nat::render_nat_event;
 use crate::report::Event;
 
 /// Exit code: usage or configuration error.
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style
         Command::Gather(a) => run_gather(&a, stdout, stderr, style, cancel_rx).await,
         Command::Demo(a) => run_demo(&a, stdout, stderr, style, cancel_rx).await,
         Command::Check(a) => run_check(&a, stdout, stderr, style, cancel_rx).await,
+        Command::Nat(a) => run_nat(&a, stdout, stderr, style, cancel_rx).await,
     }
 }
 
@@ -120,6 +122,35 @@ async fn run_check(
     let format = a.output.format;
     render_until_done(rx, task, interrupted, out, |ev, w| {
         render_check_event(format, ev, w, &style)
+    })
+    .await
+}
+
+async fn run_nat(
+    a: &NatArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    style: Style,
+    cancel: watch::Receiver<bool>,
+) -> i32 {
+    let cfg = match nat_config(a).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<NatEvent>();
+    let interrupted = cancel.clone();
+    let task = tokio::spawn(async move {
+        crate::nat::run::run(cfg, tx, cancel)
+            .await
+            .verdict
+            .exit_code
+    });
+    let format = a.output.format;
+    render_until_done(rx, task, interrupted, out, |ev, w| {
+        render_nat_event(format, ev, w, &style)
     })
     .await
 }

@@ -32,7 +32,11 @@ fn observe(tb: &Testbed) -> Observations {
             };
             let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
             let (_c, cancel) = tokio::sync::watch::channel(false);
-            let mut all = discover(&cfg, tx, cancel).await;
+            let progress = iceprobe::nat::discover::Progress {
+                tx,
+                t0: std::time::Instant::now(),
+            };
+            let mut all = discover(&cfg, progress, cancel).await;
             assert_eq!(all.len(), 1, "one family");
             all.remove(0)
         })

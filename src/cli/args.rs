@@ -32,6 +32,10 @@ pub enum Command {
     /// permission, channel, data through the relay, release.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(Box<CheckArgs>),
+    /// Discover NAT behaviour: RFC 5780 mapping and filtering (validated), multi-server
+    /// comparison, hairpinning, optionally the idle mapping lifetime; with a P2P forecast.
+    #[command(after_help = NAT_EXAMPLES)]
+    Nat(Box<NatArgs>),
     /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
     #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
@@ -48,6 +52,18 @@ released with Refresh LIFETIME 0.
 
 Exit codes: 0 every row passed (warnings allowed); 1 some row failed; 2 usage or configuration
 error; 130 interrupted (allocations still released).";
+
+const NAT_EXAMPLES: &str = "Examples:
+  iceprobe nat stun:stun.example.org                 # RFC 5780 server (two IPs): mapping + filtering
+  iceprobe nat stun:stun1.example.org stun:stun2.example.net   # plain STUN servers: compare mappings
+  iceprobe nat --lifetime 5m stun:stun.example.org   # also search the idle mapping lifetime
+
+Replies are validated: a server that answers CHANGE-REQUEST from the wrong address makes the
+result \"inconclusive\", never a false \"endpoint-independent\". IPv4 and IPv6 are examined
+separately and never mixed.
+
+Exit codes: 0 discovery completed; 1 could not determine (no usable server, UDP blocked and no
+TCP); 2 usage or configuration error; 130 interrupted.";
 
 const GATHER_EXAMPLES: &str = "Examples:
   iceprobe gather stun:stun.example.org
@@ -186,6 +202,32 @@ pub struct CheckArgs {
     /// TLS verification.
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `iceprobe nat`.
+#[derive(Debug, Args, Clone)]
+pub struct NatArgs {
+    /// Servers (stun: or turn: URLs; reached over UDP at host:port).
+    #[command(flatten)]
+    pub servers: ServerArgs,
+    /// Address families.
+    #[command(flatten)]
+    pub family: FamilyArgs,
+    /// Deadline for the tests (the lifetime search has its own budget on top).
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Initial retransmission timeout.
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub rto: Duration,
+    /// How long one test waits for its answer; a missing answer is itself a result.
+    #[arg(long, value_name = "DURATION", default_value = "1500ms", value_parser = humantime::parse_duration)]
+    pub test_timeout: Duration,
+    /// Search the idle mapping lifetime within this budget (takes minutes; off by default).
+    #[arg(long, value_name = "BUDGET", num_args = 0..=1, default_missing_value = "5m", value_parser = humantime::parse_duration)]
+    pub lifetime: Option<Duration>,
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -2,11 +2,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::args::{CheckArgs, FamilyArgs, GatherArgs, ServerArgs, TlsArgs};
+use super::args::{CheckArgs, FamilyArgs, GatherArgs, NatArgs, ServerArgs, TlsArgs};
 use crate::check::probe::ProbeConfig;
 use crate::check::run::CheckConfig;
 use crate::gather::GatherConfig;
 use crate::ice_url;
+use crate::nat::discover::NatConfig;
 use crate::net::dns::Families;
 use crate::net::ifaces::HostFilter;
 use crate::net::tls::TlsOptions;
@@ -186,6 +187,26 @@ pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
             now_unix: unix_now(),
             echo_timeout: (timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(3)),
         },
+    })
+}
+
+/// Validate `nat` flags.
+pub async fn nat_config(a: &NatArgs) -> Result<NatConfig, UsageError> {
+    let timeout = in_range("--timeout", a.timeout, MAX_TIMEOUT)?;
+    let rto = in_range("--rto", a.rto, MAX_TIMEOUT)?;
+    let test_timeout = in_range("--test-timeout", a.test_timeout, MAX_TIMEOUT)?;
+    let lifetime = a
+        .lifetime
+        .map(|l| in_range("--lifetime", l, MAX_TIMEOUT))
+        .transpose()?;
+    let (servers, _, _) = servers(&a.servers, timeout).await?;
+    Ok(NatConfig {
+        servers: servers.into_iter().map(|s| s.url).collect(),
+        families: families(&a.family),
+        timeout,
+        rto,
+        test_timeout,
+        lifetime,
     })
 }
 

@@ -18,6 +18,7 @@ use crate::net::driver::cancelled;
 use crate::net::ifaces::{self, HostFilter};
 use crate::proto::binding::{Binding, BindingOutcome};
 use crate::proto::stun::{self, Class};
+use crate::report::nat::{NatExchange, TestLabel};
 
 /// Settings of a discovery run.
 #[derive(Debug, Clone)]
@@ -36,8 +37,26 @@ pub struct NatConfig {
     pub lifetime: Option<Duration>,
 }
 
-/// A labelled exchange as it happens, for live output.
-pub type Progress = mpsc::UnboundedSender<(String, Exchange)>;
+/// Where exchanges go as they happen (live output), stamped with the run's clock.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The event stream.
+    pub tx: mpsc::UnboundedSender<NatExchange>,
+    /// When the run started.
+    pub t0: Instant,
+}
+
+impl Progress {
+    fn send(&self, family: &str, server: &ServerUrl, test: TestLabel, exchange: &Exchange) {
+        let _ = self.tx.send(NatExchange {
+            family: family.to_string(),
+            server: server.to_string(),
+            test,
+            elapsed_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
+            exchange: exchange.clone(),
+        });
+    }
+}
 
 fn any(family_v4: bool) -> SocketAddr {
     if family_v4 {
@@ -237,9 +256,7 @@ async fn discover_family(
     })
     .map(|l| l.into_iter().map(|a| a.ip).collect())
     .unwrap_or_default();
-    let report = |label: &str, e: &Exchange| {
-        let _ = progress.send((label.to_string(), e.clone()));
-    };
+    let family = if v4 { "ipv4" } else { "ipv6" };
 
     // RFC 5780 filtering, then mapping, per server, each on fresh sockets.
     let mut rfc5780 = vec![];
@@ -248,7 +265,7 @@ async fn discover_family(
             continue;
         };
         let t1 = ex(cfg, &fsock, *primary, Change::None, deadline).await;
-        report("filtering-I", &t1);
+        progress.send(family, url, TestLabel::FilteringI, &t1);
         let other = match &t1.answer {
             Answer::Reply { other_address, .. } => *other_address,
             _ => None,
@@ -260,20 +277,20 @@ async fn discover_family(
             mapping: None,
         };
         let Some(other) = other else {
-            // No OTHER-ADDRESS: not an RFC 5780 server; record test I for the classifier.
-            entry.filtering = Some(vec![t1]);
+            // No OTHER-ADDRESS: not an RFC 5780 server. Its Binding still counts in the
+            // multi-server comparison below; the RFC 5780 tests stay not run.
             rfc5780.push(entry);
             continue;
         };
         let t2 = ex(cfg, &fsock, *primary, Change::IpAndPort, deadline).await;
-        report("filtering-II", &t2);
+        progress.send(family, url, TestLabel::FilteringII, &t2);
         let t3 = ex(cfg, &fsock, *primary, Change::Port, deadline).await;
-        report("filtering-III", &t3);
+        progress.send(family, url, TestLabel::FilteringIII, &t3);
         entry.filtering = Some(vec![t1, t2, t3]);
 
         if let Ok(msock) = UdpSocket::bind(any(v4)).await {
             let m1 = ex(cfg, &msock, *primary, Change::None, deadline).await;
-            report("mapping-I", &m1);
+            progress.send(family, url, TestLabel::MappingI, &m1);
             let m2 = ex(
                 cfg,
                 &msock,
@@ -282,9 +299,9 @@ async fn discover_family(
                 deadline,
             )
             .await;
-            report("mapping-II", &m2);
+            progress.send(family, url, TestLabel::MappingII, &m2);
             let m3 = ex(cfg, &msock, other, Change::None, deadline).await;
-            report("mapping-III", &m3);
+            progress.send(family, url, TestLabel::MappingIII, &m3);
             entry.mapping = Some(vec![m1, m2, m3]);
         }
         rfc5780.push(entry);
@@ -294,9 +311,9 @@ async fn discover_family(
     let mut multi = vec![];
     let mut hair = None;
     if let Ok(ssock) = UdpSocket::bind(any(v4)).await {
-        for (_, primary) in &servers {
+        for (url, primary) in &servers {
             let e = ex(cfg, &ssock, *primary, Change::None, deadline).await;
-            report("multi", &e);
+            progress.send(family, url, TestLabel::Multi, &e);
             multi.push(e);
         }
         if let Some(mapped) = multi.iter().find_map(|e| e.answer.mapped()) {
@@ -319,7 +336,7 @@ async fn discover_family(
     };
 
     Some(Observations {
-        family: if v4 { "ipv4" } else { "ipv6" }.into(),
+        family: family.into(),
         local_addresses,
         rfc5780,
         multi,

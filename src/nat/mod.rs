@@ -6,3 +6,4 @@
 pub mod classify;
 pub mod discover;
 pub mod observe;
+pub mod run;

@@ -1,0 +1,60 @@
+//! A whole `nat` run: discovery per family, streamed exchanges, then the pure classifier.
+#![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
+
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use super::classify::classify;
+use super::discover::{discover, NatConfig, Progress};
+use crate::report::nat::{
+    nat_verdict, FamilyResult, NatEvent, NatReport, NatStart, NAT_SCHEMA_VERSION,
+};
+
+/// Run NAT discovery. Exchanges stream to `events` as they happen; the report is returned and
+/// sent as `summary`.
+pub async fn run(
+    cfg: NatConfig,
+    events: mpsc::UnboundedSender<NatEvent>,
+    cancel: watch::Receiver<bool>,
+) -> NatReport {
+    let t0 = Instant::now();
+    let families: Vec<String> = [(cfg.families.v4, "ipv4"), (cfg.families.v6, "ipv6")]
+        .iter()
+        .filter(|f| f.0)
+        .map(|f| f.1.to_string())
+        .collect();
+    let _ = events.send(NatEvent::Start(NatStart {
+        servers: cfg.servers.iter().map(|s| s.to_string()).collect(),
+        families,
+        timeout_ms: cfg.timeout.as_millis() as u64,
+        lifetime: cfg.lifetime.is_some(),
+    }));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let progress = Progress { tx, t0 };
+    let forward = async {
+        while let Some(x) = rx.recv().await {
+            let _ = events.send(NatEvent::Exchange(Box::new(x)));
+        }
+    };
+    // `discover` owns the progress sender and drops it when done, which ends `forward`.
+    let (observations, ()) = tokio::join!(discover(&cfg, progress, cancel), forward);
+    let families: Vec<FamilyResult> = observations
+        .into_iter()
+        .map(|o| FamilyResult {
+            verdict: classify(&o),
+            observations: o,
+        })
+        .collect();
+    let verdict = nat_verdict(&families);
+    let report = NatReport {
+        schema_version: NAT_SCHEMA_VERSION,
+        command: "nat".into(),
+        iceprobe_version: env!("CARGO_PKG_VERSION").into(),
+        duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
+        families,
+        verdict,
+    };
+    let _ = events.send(NatEvent::Summary(Box::new(report.clone())));
+    report
+}
