@@ -334,3 +334,42 @@ fn agrees_with_turnutils_natdiscovery() {
         FilteringBehavior::AddressAndPortDependent
     );
 }
+
+#[test]
+fn lifetime_search_finds_the_conntrack_timeout() {
+    if !common::require_netns() {
+        return;
+    }
+    let tb = Testbed::behind_nat(NatKind::PortRestricted);
+    // The router forgets idle UDP mappings after 4 s (both conntrack UDP timeouts).
+    tb.router()
+        .sysctl("net.netfilter.nf_conntrack_udp_timeout", "4");
+    tb.router()
+        .sysctl("net.netfilter.nf_conntrack_udp_timeout_stream", "4");
+    let _c = rfc5780_server(&tb);
+    let url = stun_url();
+    let args = [
+        "nat",
+        "--format",
+        "json",
+        "-4",
+        "--lifetime",
+        "40s",
+        "--test-timeout",
+        "800ms",
+        "--rto",
+        "100ms",
+        &url,
+    ];
+    let out = common::iceprobe_in(&tb.cli, &args);
+    let r: NatReport = serde_json::from_slice(&out.stdout).unwrap();
+    let lt = r.families[0]
+        .observations
+        .lifetime
+        .clone()
+        .expect("lifetime measured");
+    let alive = lt.alive_after_s.expect("alive at some idle time");
+    let dead = lt.expired_after_s.expect("expired at some idle time");
+    assert!(alive < 4.5, "{lt:?}");
+    assert!((4.0..=8.5).contains(&dead), "{lt:?}");
+}
