@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use tokio::sync::{mpsc, watch};
 
 use crate::check::run::check;
-use crate::cli::args::{CheckArgs, DemoArgs, GatherArgs, NatArgs, OutputArgs};
+use crate::cli::args::{CheckArgs, DemoArgs, GatherArgs, NatArgs, OutputArgs, ServeArgs};
 use crate::cli::{check_config, gather_config, nat_config, Cli, Command};
 use crate::gather::{gather, GatherConfig};
 use crate::report::check::CheckEvent;
@@ -34,6 +34,7 @@ pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style
         Command::Demo(a) => run_demo(&a, stdout, stderr, style, cancel_rx).await,
         Command::Check(a) => run_check(&a, stdout, stderr, style, cancel_rx).await,
         Command::Nat(a) => run_nat(&a, stdout, stderr, style, cancel_rx).await,
+        Command::Serve(a) => run_serve(&a, stderr, cancel_rx).await,
     }
 }
 
@@ -116,14 +117,72 @@ async fn run_check(
             return EXIT_USAGE;
         }
     };
-    let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
-    let interrupted = cancel.clone();
-    let task = tokio::spawn(async move { check(cfg, tx, cancel).await.verdict.exit_code });
     let format = a.output.format;
-    render_until_done(rx, task, interrupted, out, |ev, w| {
-        render_check_event(format, ev, w, &style)
-    })
-    .await
+    let Some(every) = a.every else {
+        let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
+        let interrupted = cancel.clone();
+        let task = tokio::spawn(async move { check(cfg, tx, cancel).await.verdict.exit_code });
+        return render_until_done(rx, task, interrupted, out, |ev, w| {
+            render_check_event(format, ev, w, &style)
+        })
+        .await;
+    };
+    // --every: the same check on a fixed schedule, one NDJSON stream, until Ctrl-C.
+    let mut stop = cancel.clone();
+    let mut schedule = tokio::time::interval(every);
+    schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // The first tick is immediate; later ones keep the period from run start to run start.
+        tokio::select! {
+            _ = schedule.tick() => {}
+            _ = crate::net::driver::cancelled(&mut stop) => return EXIT_INTERRUPTED,
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
+        let run = cfg.clone();
+        let c = cancel.clone();
+        let task = tokio::spawn(async move { check(run, tx, c).await.verdict.exit_code });
+        let code = render_until_done(rx, task, cancel.clone(), out, |ev, w| {
+            render_check_event(Format::Ndjson, ev, w, &style)
+        })
+        .await;
+        if code == EXIT_INTERRUPTED {
+            return code;
+        }
+    }
+}
+
+async fn run_serve(a: &ServeArgs, err: &mut dyn Write, cancel: watch::Receiver<bool>) -> i32 {
+    if !(1..=1024).contains(&a.max_concurrent) {
+        let _ = writeln!(
+            err,
+            "iceprobe: error: --max-concurrent: must be from 1 to 1024"
+        );
+        return EXIT_USAGE;
+    }
+    let modules = match crate::serve::config::load(a.config.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let names: Vec<&str> = modules.keys().map(String::as_str).collect();
+    let _ = writeln!(
+        err,
+        "iceprobe: serving on http://{}/probe (modules: {})",
+        a.listen,
+        names.join(", ")
+    );
+    let exporter = crate::serve::http::Exporter::new(modules, a.max_concurrent);
+    let mut stop = cancel;
+    let shutdown = async move { crate::net::driver::cancelled(&mut stop).await };
+    match crate::serve::http::serve(a.listen, exporter, shutdown).await {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: error: cannot serve on {}: {e}", a.listen);
+            EXIT_USAGE
+        }
+    }
 }
 
 async fn run_nat(

@@ -16,4 +16,5 @@ pub mod net;
 pub mod proto;
 pub mod report;
 pub mod secret;
+pub mod serve;
 pub mod servers;

@@ -36,6 +36,9 @@ pub enum Command {
     /// comparison, hairpinning, optionally the idle mapping lifetime; with a P2P forecast.
     #[command(after_help = NAT_EXAMPLES)]
     Nat(Box<NatArgs>),
+    /// Prometheus exporter: /probe?target=URL&module=NAME runs a check and returns its metrics.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
     #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
@@ -64,6 +67,15 @@ separately and never mixed.
 
 Exit codes: 0 discovery completed; 1 could not determine (no usable server, UDP blocked and no
 TCP); 2 usage or configuration error; 130 interrupted.";
+
+const SERVE_EXAMPLES: &str = "Examples:
+  iceprobe serve --listen 127.0.0.1:9478 --config /etc/iceprobe/serve.json
+  curl 'http://127.0.0.1:9478/probe?target=turns:turn.example.org&module=turn'
+
+The module file names probes and their credentials (never in the scrape URL):
+  {\"modules\": {\"turn\": {\"username\": \"probe\", \"credential_env\": \"TURN_PASSWORD\",
+                         \"all_transports\": true, \"timeout\": \"8s\"}}}
+See docs/prometheus.md for the scrape config and alert rules.";
 
 const GATHER_EXAMPLES: &str = "Examples:
   iceprobe gather stun:stun.example.org
@@ -199,6 +211,9 @@ pub struct CheckArgs {
     /// Rows probed at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub concurrency: usize,
+    /// Repeat the check every DURATION until Ctrl-C (output: one NDJSON stream).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub every: Option<Duration>,
     /// TLS verification.
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -231,6 +246,21 @@ pub struct NatArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `iceprobe serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9478")]
+    pub listen: std::net::SocketAddr,
+    /// Module file (JSON): probes and credentials by name. Without it, one `default` module
+    /// with no credentials.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Probes run at once; more scrapes wait (never past their own deadline).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_concurrent: usize,
 }
 
 /// `iceprobe demo`.

@@ -171,6 +171,17 @@ pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
             why: "must be from 1 to 4096".into(),
         });
     }
+    if let Some(every) = a.every {
+        in_range("--every", every, MAX_TIMEOUT)?;
+        if a.output.format != crate::report::render::Format::Ndjson
+            && a.output.format != crate::report::render::Format::Table
+        {
+            return Err(UsageError::BadFlag {
+                flag: "--every",
+                why: "streams NDJSON; use it with --format ndjson (or leave --format out)".into(),
+            });
+        }
+    }
     let (servers, _relay_only, rest) = servers(&a.servers, timeout).await?;
     Ok(CheckConfig {
         servers,
