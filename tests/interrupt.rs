@@ -134,3 +134,45 @@ fn sigint_during_check_exits_130_with_a_report() {
     assert!(r.rows[0].binding.is_failed(), "{:?}", r.rows[0].binding);
     drop(server);
 }
+
+#[test]
+fn check_every_repeats_until_sigint() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!("stun:{}", server.local_addr().unwrap());
+    let child = Command::new(env!("CARGO_BIN_EXE_iceprobe"))
+        .args([
+            "check",
+            "--every",
+            "1s",
+            "--timeout",
+            "300ms",
+            "--format",
+            "ndjson",
+            &url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let events: Vec<iceprobe::report::check::CheckEvent> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let summaries = events
+        .iter()
+        .filter(|e| matches!(e, iceprobe::report::check::CheckEvent::Summary(_)))
+        .count();
+    assert!(
+        (2..=4).contains(&summaries),
+        "one summary per run, a run a second: {summaries}"
+    );
+    drop(server);
+}
