@@ -19,7 +19,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 missing_tools() {
     local tool
-    for tool in ip nft turnserver turnutils_stunclient turnutils_natdiscovery timeout stdbuf dnsmasq prometheus promtool; do
+    for tool in ip nft turnserver turnutils_stunclient turnutils_natdiscovery timeout stdbuf dnsmasq prometheus promtool jq; do
         command -v "$tool" >/dev/null 2>&1 || printf '%s ' "$tool"
     done
 }
@@ -34,7 +34,7 @@ install_tools() {
     fi
     say "installing coturn iproute2 nftables (missing: $missing)"
     apt-get update -q
-    apt-get install -y -q --no-install-recommends coturn iproute2 nftables coreutils dnsmasq-base prometheus
+    apt-get install -y -q --no-install-recommends coturn iproute2 nftables coreutils dnsmasq-base prometheus jq
 }
 
 # Debian/Ubuntu start coturn's system service on install; the tests start their own
