@@ -231,7 +231,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::nat::classify::tests::{Server, Sim, OTHER, PLAIN, PRIMARY};
+    use crate::nat::classify::sim::{Server, Sim, OTHER, PLAIN, PRIMARY};
     use crate::nat::classify::{classify, FilteringBehavior as F, MappingBehavior as M};
     use crate::nat::observe::{Hairpin, Observations};
     use crate::report::nat::{nat_verdict, FamilyResult, TestLabel, NAT_SCHEMA_VERSION};
