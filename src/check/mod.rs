@@ -4,4 +4,6 @@
 pub mod plan;
 pub mod probe;
 pub mod run;
+mod side;
+mod stages;
 pub mod verdict;
