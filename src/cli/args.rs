@@ -132,6 +132,21 @@ pub struct OutputArgs {
     pub format: Format,
 }
 
+/// CI flags: assertions, JUnit, quiet. Shared by gather, check and nat.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CiArgs {
+    /// Assert on the result; repeatable. Exit 1 when one does not hold, e.g. relay:tls, udp:ok,
+    /// tls:cert-valid-days>=14, rtt<150ms, nat:mapping=endpoint-independent (grammar: README, "CI usage").
+    #[arg(long = "expect", value_name = "EXPR")]
+    pub expect: Vec<String>,
+    /// Also write a JUnit XML report to FILE (one testcase per server x transport x stage, and per --expect).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print only the one-line verdict, and the assertions that do not hold.
+    #[arg(short = 'q', long, conflicts_with = "format")]
+    pub quiet: bool,
+}
+
 /// `iceprobe gather`.
 #[derive(Debug, Args, Clone)]
 pub struct GatherArgs {
@@ -162,6 +177,9 @@ pub struct GatherArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// CI: --expect, --junit, --quiet.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `-4` / `-6`.
@@ -205,6 +223,9 @@ pub struct CheckArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// CI: --expect, --junit, --quiet.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `iceprobe nat`.
@@ -231,6 +252,9 @@ pub struct NatArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// CI: --expect, --junit, --quiet.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `iceprobe demo`.

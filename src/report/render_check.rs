@@ -432,6 +432,7 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
             writeln!(out, "{}", wrap("  * ", "    ", f, width))?;
         }
     }
+    super::render::expectations_block(&report.expectations, out, p)?;
     let verdict = if report.verdict.ok {
         p.green(&report.verdict.summary)
     } else {
@@ -636,6 +637,7 @@ mod tests {
             insecure_tls: false,
             duration_ms: 212.48,
             fix: fix_list(&rows, &warnings),
+            expectations: Vec::new(),
             verdict: check_verdict(&rows),
             warnings,
             rows: rows.clone(),
