@@ -38,6 +38,8 @@ pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style
         Command::Demo(a) => run_demo(&a, stdout, stderr, style, cancel_rx).await,
         Command::Check(a) => run_check(&a, stdout, stderr, style, cancel_rx).await,
         Command::Nat(a) => run_nat(&a, stdout, stderr, style, cancel_rx).await,
+        Command::Completions(a) => generated(crate::cli::generate::completions(a.shell, stdout)),
+        Command::Man(a) => generated(crate::cli::generate::man(a.subcommand.as_deref(), stdout)),
     }
 }
 
@@ -57,6 +59,15 @@ async fn run_gather(
         Err(e) => return usage(err, e),
     };
     gather_and_render(cfg, &a.output, ci, out, err, style, cancel).await
+}
+
+/// Exit code of printing generated text: 0, also on a broken pipe; 1 on another write error.
+fn generated(r: io::Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(_) => 1,
+    }
 }
 
 fn usage(err: &mut dyn Write, e: UsageError) -> i32 {

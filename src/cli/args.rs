@@ -39,6 +39,26 @@ pub enum Command {
     /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
     #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. `iceprobe completions bash > /etc/bash_completion.d/iceprobe`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `iceprobe man | man -l -`; `iceprobe man check` for a subcommand.
+    Man(ManArgs),
+}
+
+/// `iceprobe completions`.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `iceprobe man`.
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// A subcommand's page instead of the main one.
+    #[arg(value_parser = ["gather", "check", "nat", "demo", "completions"])]
+    pub subcommand: Option<String>,
 }
 
 const CHECK_EXAMPLES: &str = "Examples:
