@@ -7,9 +7,13 @@ use tokio::sync::{mpsc, watch};
 
 use crate::check::run::check;
 use crate::cli::args::{CheckArgs, DemoArgs, GatherArgs, NatArgs, OutputArgs, ServeArgs};
-use crate::cli::{check_config, gather_config, nat_config, Cli, Command};
+use crate::cli::{
+    check_config, ci_config, gather_config, nat_config, CiConfig, Cli, Command, UsageError,
+};
+use crate::expect::Scope;
 use crate::gather::{gather, GatherConfig};
 use crate::report::check::CheckEvent;
+use crate::report::ci::{apply_expectations, junit, render_quiet, CiReport};
 use crate::report::nat::NatEvent;
 use crate::report::render::{render_event, Format, Style};
 use crate::report::render_check::render_check_event;
@@ -35,6 +39,8 @@ pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style
         Command::Check(a) => run_check(&a, stdout, stderr, style, cancel_rx).await,
         Command::Nat(a) => run_nat(&a, stdout, stderr, style, cancel_rx).await,
         Command::Serve(a) => run_serve(&a, stderr, cancel_rx).await,
+        Command::Completions(a) => generated(crate::cli::generate::completions(a.shell, stdout)),
+        Command::Man(a) => generated(crate::cli::generate::man(a.subcommand.as_deref(), stdout)),
     }
 }
 
@@ -47,27 +53,49 @@ async fn run_gather(
 ) -> i32 {
     let cfg = match gather_config(a).await {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "iceprobe: error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(err, e),
     };
-    gather_and_render(cfg, &a.output, out, style, cancel).await
+    let ci = match ci_config(&a.ci, Scope::Gather) {
+        Ok(c) => c,
+        Err(e) => return usage(err, e),
+    };
+    gather_and_render(cfg, &a.output, ci, out, err, style, cancel).await
+}
+
+/// Exit code of printing generated text: 0, also on a broken pipe; 1 on another write error.
+fn generated(r: io::Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(_) => 1,
+    }
+}
+
+fn usage(err: &mut dyn Write, e: UsageError) -> i32 {
+    let _ = writeln!(err, "iceprobe: error: {e}");
+    EXIT_USAGE
 }
 
 /// Render events as they arrive until the probe task ends, then map its verdict (or an
 /// interruption, or a failed write) to the exit code. Rendering stops quietly on a broken pipe
-/// (e.g. `| head`), but the probes still finish and release their allocations.
+/// (e.g. `| head`), but the probes still finish and release their allocations. `amend` sees
+/// every event before it is rendered; for the summary it applies `--expect` and `--junit` and
+/// returns the amended exit code.
 async fn render_until_done<E>(
     mut rx: mpsc::UnboundedReceiver<E>,
     task: tokio::task::JoinHandle<i32>,
     interrupted: watch::Receiver<bool>,
     out: &mut dyn Write,
+    mut amend: impl FnMut(&mut E) -> Option<i32>,
     mut render: impl FnMut(&E, &mut dyn Write) -> io::Result<()>,
 ) -> i32 {
     let mut writable = true;
     let mut write_failed = false;
-    while let Some(ev) = rx.recv().await {
+    let mut amended = None;
+    while let Some(mut ev) = rx.recv().await {
+        if let Some(code) = amend(&mut ev) {
+            amended = Some(code);
+        }
         if writable {
             if let Err(e) = render(&ev, out).and_then(|_| out.flush()) {
                 writable = false;
@@ -76,7 +104,7 @@ async fn render_until_done<E>(
         }
     }
     let code = match task.await {
-        Ok(code) if !write_failed => code,
+        Ok(code) if !write_failed => amended.unwrap_or(code),
         _ => 1,
     };
     if *interrupted.borrow() {
@@ -85,11 +113,31 @@ async fn render_until_done<E>(
     code
 }
 
+/// The end of a run for CI: evaluate the assertions into the report (amending its verdict) and
+/// write the JUnit file. Returns the exit code; a JUnit file that cannot be written makes it 1.
+fn finish_report<R: CiReport + ?Sized>(
+    report: &mut R,
+    ci: &mut CiConfig,
+    err: &mut dyn Write,
+) -> i32 {
+    let mut code = apply_expectations(report, &ci.assertions);
+    if let Some((path, file)) = ci.junit.as_mut() {
+        let xml = junit(report);
+        if let Err(e) = file.write_all(xml.as_bytes()).and_then(|_| file.flush()) {
+            let _ = writeln!(err, "iceprobe: error: --junit {}: {e}", path.display());
+            code = code.max(1);
+        }
+    }
+    code
+}
+
 /// Run a gather and stream its events to the renderer.
 pub async fn gather_and_render(
     cfg: GatherConfig,
     output: &OutputArgs,
+    mut ci: CiConfig,
     out: &mut dyn Write,
+    err: &mut dyn Write,
     style: Style,
     cancel: watch::Receiver<bool>,
 ) -> i32 {
@@ -97,9 +145,22 @@ pub async fn gather_and_render(
     let interrupted = cancel.clone();
     let task = tokio::spawn(async move { gather(cfg, tx, cancel).await.verdict.exit_code });
     let format = output.format;
-    render_until_done(rx, task, interrupted, out, |ev, w| {
-        render_event(format, ev, w, &style)
-    })
+    let quiet = ci.quiet;
+    render_until_done(
+        rx,
+        task,
+        interrupted,
+        out,
+        |ev| match ev {
+            Event::Summary(r) => Some(finish_report(r, &mut ci, err)),
+            _ => None,
+        },
+        |ev, w| match (quiet, ev) {
+            (true, Event::Summary(r)) => render_quiet(r, w),
+            (true, _) => Ok(()),
+            (false, _) => render_event(format, ev, w, &style),
+        },
+    )
     .await
 }
 
@@ -112,22 +173,48 @@ async fn run_check(
 ) -> i32 {
     let cfg = match check_config(a).await {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "iceprobe: error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(err, e),
     };
+    let mut ci = match ci_config(&a.ci, Scope::Check) {
+        Ok(c) => c,
+        Err(e) => return usage(err, e),
+    };
+    if let Some(every) = a.every {
+        return check_every(cfg, every, ci, out, style, cancel).await;
+    }
+    let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
+    let interrupted = cancel.clone();
+    let task = tokio::spawn(async move { check(cfg, tx, cancel).await.verdict.exit_code });
     let format = a.output.format;
-    let Some(every) = a.every else {
-        let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
-        let interrupted = cancel.clone();
-        let task = tokio::spawn(async move { check(cfg, tx, cancel).await.verdict.exit_code });
-        return render_until_done(rx, task, interrupted, out, |ev, w| {
-            render_check_event(format, ev, w, &style)
-        })
-        .await;
-    };
-    // --every: the same check on a fixed schedule, one NDJSON stream, until Ctrl-C.
+    let quiet = ci.quiet;
+    render_until_done(
+        rx,
+        task,
+        interrupted,
+        out,
+        |ev| match ev {
+            CheckEvent::Summary(r) => Some(finish_report(r.as_mut(), &mut ci, err)),
+            _ => None,
+        },
+        |ev, w| match (quiet, ev) {
+            (true, CheckEvent::Summary(r)) => render_quiet(r.as_ref(), w),
+            (true, _) => Ok(()),
+            (false, _) => render_check_event(format, ev, w, &style),
+        },
+    )
+    .await
+}
+
+/// `check --every`: the same check on a fixed schedule, one NDJSON stream (or one quiet line
+/// per run), until Ctrl-C. Expectations are evaluated on every run.
+async fn check_every(
+    cfg: crate::check::run::CheckConfig,
+    every: std::time::Duration,
+    ci: CiConfig,
+    out: &mut dyn Write,
+    style: Style,
+    cancel: watch::Receiver<bool>,
+) -> i32 {
     let mut stop = cancel.clone();
     let mut schedule = tokio::time::interval(every);
     schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -141,9 +228,21 @@ async fn run_check(
         let run = cfg.clone();
         let c = cancel.clone();
         let task = tokio::spawn(async move { check(run, tx, c).await.verdict.exit_code });
-        let code = render_until_done(rx, task, cancel.clone(), out, |ev, w| {
-            render_check_event(Format::Ndjson, ev, w, &style)
-        })
+        let code = render_until_done(
+            rx,
+            task,
+            cancel.clone(),
+            out,
+            |ev| match ev {
+                CheckEvent::Summary(r) => Some(apply_expectations(r.as_mut(), &ci.assertions)),
+                _ => None,
+            },
+            |ev, w| match (ci.quiet, ev) {
+                (true, CheckEvent::Summary(r)) => render_quiet(r.as_ref(), w),
+                (true, _) => Ok(()),
+                (false, _) => render_check_event(Format::Ndjson, ev, w, &style),
+            },
+        )
         .await;
         if code == EXIT_INTERRUPTED {
             return code;
@@ -194,10 +293,11 @@ async fn run_nat(
 ) -> i32 {
     let cfg = match nat_config(a).await {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "iceprobe: error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(err, e),
+    };
+    let mut ci = match ci_config(&a.ci, Scope::Nat) {
+        Ok(c) => c,
+        Err(e) => return usage(err, e),
     };
     let (tx, rx) = mpsc::unbounded_channel::<NatEvent>();
     let interrupted = cancel.clone();
@@ -208,9 +308,22 @@ async fn run_nat(
             .exit_code
     });
     let format = a.output.format;
-    render_until_done(rx, task, interrupted, out, |ev, w| {
-        render_nat_event(format, ev, w, &style)
-    })
+    let quiet = ci.quiet;
+    render_until_done(
+        rx,
+        task,
+        interrupted,
+        out,
+        |ev| match ev {
+            NatEvent::Summary(r) => Some(finish_report(r.as_mut(), &mut ci, err)),
+            _ => None,
+        },
+        |ev, w| match (quiet, ev) {
+            (true, NatEvent::Summary(r)) => render_quiet(r.as_ref(), w),
+            (true, _) => Ok(()),
+            (false, _) => render_nat_event(format, ev, w, &style),
+        },
+    )
     .await
 }
 
@@ -223,10 +336,7 @@ async fn run_demo(
 ) -> i32 {
     let timeout = match crate::cli::config::demo_timeout(a.timeout) {
         Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(err, "iceprobe: error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(err, e),
     };
     match crate::demo::run::demo_gather(timeout).await {
         Ok((server, cfg, _ca)) => {
@@ -237,7 +347,9 @@ async fn run_demo(
                     server.udp, server.tcp, server.tls, server.username, server.realm
                 );
             }
-            let code = gather_and_render(cfg, &a.output, out, style, cancel).await;
+            let code =
+                gather_and_render(cfg, &a.output, CiConfig::default(), out, err, style, cancel)
+                    .await;
             server.shutdown().await;
             code
         }

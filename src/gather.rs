@@ -257,6 +257,7 @@ pub async fn gather(
         candidates,
         errors,
         servers,
+        expectations: Vec::new(),
         verdict,
     };
     let _ = events.send(Event::Summary(report.clone()));

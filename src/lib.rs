@@ -8,6 +8,7 @@ pub mod candidate;
 pub mod check;
 pub mod cli;
 pub mod demo;
+pub mod expect;
 pub mod failure;
 pub mod gather;
 pub mod ice_url;

@@ -536,3 +536,92 @@ fn silent_server_is_cut_off_at_the_deadline() {
     }
     drop(silent);
 }
+
+#[test]
+fn completions_and_man_page_print_and_exit_zero() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = run(&["completions", shell]);
+        assert_eq!(r.code, 0, "{}", r.context());
+        assert!(r.stdout.contains("--expect"), "{}", r.context());
+    }
+    let r = run(&["man"]);
+    assert_eq!(r.code, 0, "{}", r.context());
+    assert!(r.stdout.contains(".TH iceprobe 1"), "{}", r.context());
+    let r = run(&["man", "nat"]);
+    assert!(r.stdout.contains(".TH iceprobe-nat 1"), "{}", r.context());
+    let r = run(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2, "{}", r.context());
+}
+
+#[test]
+fn expect_and_junit_usage_errors_exit_two_before_probing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir/j.xml");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["check", "stun:127.0.0.1", "--expect", "bogus"],
+            "unknown key \"bogus\"; valid keys for check:",
+        ),
+        (
+            &["gather", "stun:127.0.0.1", "--expect", "rtt<1s"],
+            "gather records arrival times, not round trips; use check",
+        ),
+        (
+            &["nat", "stun:127.0.0.1", "--expect", "nat:mapping=cone"],
+            "bad value \"cone\"",
+        ),
+        (
+            &[
+                "check",
+                "stun:127.0.0.1",
+                "--junit",
+                missing.to_str().unwrap(),
+            ],
+            "--junit",
+        ),
+        (
+            &["check", "stun:127.0.0.1", "--quiet", "--format", "json"],
+            "cannot be used with",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{}", r.context());
+        assert!(r.stderr.contains(want), "want {want:?}\n{}", r.context());
+        assert!(r.stdout.is_empty(), "{}", r.context());
+    }
+}
+
+#[test]
+fn quiet_failing_expectation_is_one_line_and_exit_one() {
+    let port = closed_udp_port().to_string();
+    let url = format!("stun:127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("j.xml");
+    let r = run(&[
+        "check",
+        &url,
+        "--timeout",
+        "1s",
+        "--quiet",
+        "--expect",
+        "udp:ok",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.context());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.context());
+    assert!(
+        lines[0].starts_with("iceprobe check: FAIL "),
+        "{}",
+        r.context()
+    );
+    assert!(
+        lines[1].starts_with("  FAIL udp:ok: observed 1 of 1 udp row failed"),
+        "{}",
+        r.context()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<failure type=\"expectation\""), "{xml}");
+}

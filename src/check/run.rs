@@ -312,6 +312,7 @@ pub async fn check(
         rows,
         warnings,
         fix,
+        expectations: Vec::new(),
         verdict,
     };
     let _ = events.send(CheckEvent::Summary(Box::new(report.clone())));

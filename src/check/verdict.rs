@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::failure::Phase;
-use crate::ice_url::{Protocol, ServerUrl};
+use crate::ice_url::{Host, Protocol, ServerUrl};
 use crate::net::tls::Verification;
 use crate::report::check::{CheckRow, RowVerdict, Stage, Warning};
 use crate::report::Verdict;
@@ -134,6 +134,21 @@ pub fn stages(row: &CheckRow) -> [StageView<'_>; 11] {
         view("chan-echo", &row.channel_echo),
         view("release", &row.release),
     ]
+}
+
+/// Whether a stage applies at all to this row: connect only to TCP/TLS, TLS only to TLS, the
+/// TURN stages only to TURN URLs, DNS only to host names. `stage` is a [`StageView::name`].
+pub fn stage_applies(row: &CheckRow, stage: &str) -> bool {
+    match stage {
+        "dns" => !matches!(
+            row.probed_url.parse::<ServerUrl>().map(|u| u.host),
+            Ok(Host::Ip(_))
+        ),
+        "connect" => row.transport.is_stream(),
+        "tls" => row.transport == Protocol::Tls,
+        "stun" => true,
+        _ => row.turn,
+    }
 }
 
 /// The failed stages of a row, in protocol order.

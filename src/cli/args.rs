@@ -42,6 +42,26 @@ pub enum Command {
     /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
     #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. `iceprobe completions bash > /etc/bash_completion.d/iceprobe`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `iceprobe man | man -l -`; `iceprobe man check` for a subcommand.
+    Man(ManArgs),
+}
+
+/// `iceprobe completions`.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `iceprobe man`.
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// A subcommand's page instead of the main one.
+    #[arg(value_parser = ["gather", "check", "nat", "demo", "completions"])]
+    pub subcommand: Option<String>,
 }
 
 const CHECK_EXAMPLES: &str = "Examples:
@@ -144,6 +164,21 @@ pub struct OutputArgs {
     pub format: Format,
 }
 
+/// CI flags: assertions, JUnit, quiet. Shared by gather, check and nat.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CiArgs {
+    /// Assert on the result; repeatable. Exit 1 when one does not hold, e.g. relay:tls, udp:ok,
+    /// tls:cert-valid-days>=14, rtt<150ms, nat:mapping=endpoint-independent (grammar: README, "CI usage").
+    #[arg(long = "expect", value_name = "EXPR")]
+    pub expect: Vec<String>,
+    /// Also write a JUnit XML report to FILE (one testcase per server x transport x stage, and per --expect).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print only the one-line verdict, and the assertions that do not hold.
+    #[arg(short = 'q', long, conflicts_with = "format")]
+    pub quiet: bool,
+}
+
 /// `iceprobe gather`.
 #[derive(Debug, Args, Clone)]
 pub struct GatherArgs {
@@ -174,6 +209,9 @@ pub struct GatherArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// CI: --expect, --junit, --quiet.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `-4` / `-6`.
@@ -220,6 +258,9 @@ pub struct CheckArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// CI: --expect, --junit, --quiet.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `iceprobe nat`.
@@ -246,6 +287,9 @@ pub struct NatArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// CI: --expect, --junit, --quiet.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `iceprobe serve`.

@@ -1,10 +1,13 @@
 //! Validation: raw flags → [`GatherConfig`]. Every error names what to fix; all map to exit 2.
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::args::{CheckArgs, FamilyArgs, GatherArgs, NatArgs, ServerArgs, TlsArgs};
+use super::args::{CheckArgs, CiArgs, FamilyArgs, GatherArgs, NatArgs, ServerArgs, TlsArgs};
 use crate::check::probe::ProbeConfig;
 use crate::check::run::CheckConfig;
+use crate::expect::{self, Assertion, ExpectError, Scope};
 use crate::gather::GatherConfig;
 use crate::ice_url;
 use crate::nat::discover::NatConfig;
@@ -22,6 +25,17 @@ pub enum UsageError {
     /// Config file, provider fetch or secret problems.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// A bad `--expect` expression.
+    #[error("{0}")]
+    Expect(#[from] ExpectError),
+    /// The `--junit` file cannot be created.
+    #[error("--junit {path}: cannot create the file: {why}")]
+    Junit {
+        /// The path given.
+        path: String,
+        /// The OS error.
+        why: String,
+    },
     /// No servers at all.
     #[error("no servers given: pass URLs (e.g. stun:stun.example.org), --config FILE or --ice-servers-url URL")]
     NoServers,
@@ -241,6 +255,43 @@ pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
         tls: tls_options(&a.tls),
         rest_credentials: rest,
         now_unix: unix_now(),
+    })
+}
+
+/// Validated CI flags.
+#[derive(Debug, Default)]
+pub struct CiConfig {
+    /// The `--expect` assertions, in the order given.
+    pub assertions: Vec<Assertion>,
+    /// The `--junit` path and the file, created (truncated) before the run so that a bad path
+    /// is a usage error, not a surprise at the end.
+    pub junit: Option<(PathBuf, File)>,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+/// Validate `--expect`, `--junit` and `--quiet` for a subcommand. Call last: it creates the
+/// JUnit file.
+pub fn ci_config(a: &CiArgs, scope: Scope) -> Result<CiConfig, UsageError> {
+    let assertions = a
+        .expect
+        .iter()
+        .map(|e| expect::parse(e, scope))
+        .collect::<Result<Vec<_>, _>>()?;
+    let junit = match &a.junit {
+        None => None,
+        Some(p) => {
+            let f = File::create(p).map_err(|e| UsageError::Junit {
+                path: p.display().to_string(),
+                why: e.to_string(),
+            })?;
+            Some((p.clone(), f))
+        }
+    };
+    Ok(CiConfig {
+        assertions,
+        junit,
+        quiet: a.quiet,
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod config;
+pub mod generate;
 
 pub use args::{Cli, Command};
-pub use config::{check_config, gather_config, nat_config, UsageError};
+pub use config::{check_config, ci_config, gather_config, nat_config, CiConfig, UsageError};

@@ -53,6 +53,7 @@ pub async fn run(
         iceprobe_version: env!("CARGO_PKG_VERSION").into(),
         duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
         families,
+        expectations: Vec::new(),
         verdict,
     };
     let _ = events.send(NatEvent::Summary(Box::new(report.clone())));

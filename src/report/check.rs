@@ -233,6 +233,9 @@ pub struct CheckReport {
     pub warnings: Vec<Warning>,
     /// What to fix, deduplicated causes and warnings, most important first.
     pub fix: Vec<String>,
+    /// `--expect` results in the order given (absent from JSON without `--expect`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<crate::expect::AssertionResult>,
     /// The verdict.
     pub verdict: super::Verdict,
 }

@@ -2,6 +2,8 @@
 //! the NDJSON stream uses one envelope `{"type": ..., "data": ...}` per line.
 
 pub mod check;
+pub mod ci;
+pub mod junit;
 pub mod model;
 pub mod nat;
 pub mod render;

@@ -137,6 +137,9 @@ pub struct GatherReport {
     pub errors: Vec<Failure>,
     /// Per-server outcomes.
     pub servers: Vec<ServerSummary>,
+    /// `--expect` results in the order given (absent from JSON without `--expect`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<crate::expect::AssertionResult>,
     /// The verdict.
     pub verdict: Verdict,
 }

@@ -42,6 +42,9 @@ pub struct NatReport {
     pub duration_ms: f64,
     /// One entry per address family probed.
     pub families: Vec<FamilyResult>,
+    /// `--expect` results in the order given (absent from JSON without `--expect`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<crate::expect::AssertionResult>,
     /// The verdict and exit code.
     pub verdict: Verdict,
 }

@@ -393,6 +393,33 @@ fn fixes(report: &GatherReport) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// The `--expect` results, one line each (`PASS`/`FAIL`, the expression, what was observed);
+/// nothing without `--expect`. Printed just before the verdict line.
+pub(super) fn expectations_block(
+    results: &[crate::expect::AssertionResult],
+    out: &mut dyn Write,
+    p: Painter,
+) -> io::Result<()> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nexpectations")?;
+    let w = results
+        .iter()
+        .map(|r| r.expression.chars().count())
+        .max()
+        .unwrap_or(0);
+    for r in results {
+        let mark = if r.passed {
+            p.green("PASS")
+        } else {
+            p.red("FAIL")
+        };
+        writeln!(out, "  {mark}  {:<w$}  {}", r.expression, r.observed)?;
+    }
+    Ok(())
+}
+
 fn summary(report: &GatherReport, out: &mut dyn Write, p: Painter) -> io::Result<()> {
     writeln!(out)?;
     if report.candidates.is_empty() {
@@ -413,6 +440,7 @@ fn summary(report: &GatherReport, out: &mut dyn Write, p: Painter) -> io::Result
             writeln!(out, "    {}", p.dim(&urls.join(", ")))?;
         }
     }
+    expectations_block(&report.expectations, out, p)?;
     let mut tail = format!("done in {}", ms(report.duration_ms));
     if report.timed_out {
         tail.push_str(", cut short by the deadline");
@@ -598,6 +626,7 @@ pub(super) mod tests {
             run: run.clone(),
             duration_ms: 90.52,
             timed_out: false,
+            expectations: Vec::new(),
             verdict: verdict(&servers, &candidates),
             candidates: candidates.clone(),
             errors: vec![error.clone()],

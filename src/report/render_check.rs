@@ -5,8 +5,10 @@ use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, Color, ColumnConstraint, LineStyle, TableStyle, Width};
 
-use crate::check::verdict::{stages, StageStatus, StageView, CERT_EXPIRY_WARN_DAYS};
-use crate::ice_url::{Host, Protocol, ServerUrl};
+use crate::check::verdict::{
+    stage_applies as applies, stages, StageStatus, StageView, CERT_EXPIRY_WARN_DAYS,
+};
+use crate::ice_url::{Protocol, ServerUrl};
 use crate::net::tls::{TlsInfo, Verification};
 
 use super::check::{CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict, Stage};
@@ -137,21 +139,6 @@ fn short_ms(v: f64) -> String {
         format!("{v:.1}")
     } else {
         format!("{v:.0}")
-    }
-}
-
-/// Whether a stage applies at all to this row: connect only to TCP/TLS, TLS only to TLS, the
-/// TURN stages only to TURN URLs, DNS only to host names.
-fn applies(row: &CheckRow, stage: &str) -> bool {
-    match stage {
-        "dns" => !matches!(
-            row.probed_url.parse::<ServerUrl>().map(|u| u.host),
-            Ok(Host::Ip(_))
-        ),
-        "connect" => row.transport.is_stream(),
-        "tls" => row.transport == Protocol::Tls,
-        "stun" => true,
-        _ => row.turn,
     }
 }
 
@@ -445,6 +432,7 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
             writeln!(out, "{}", wrap("  * ", "    ", f, width))?;
         }
     }
+    super::render::expectations_block(&report.expectations, out, p)?;
     let verdict = if report.verdict.ok {
         p.green(&report.verdict.summary)
     } else {
@@ -649,6 +637,7 @@ mod tests {
             insecure_tls: false,
             duration_ms: 212.48,
             fix: fix_list(&rows, &warnings),
+            expectations: Vec::new(),
             verdict: check_verdict(&rows),
             warnings,
             rows: rows.clone(),

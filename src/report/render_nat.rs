@@ -213,6 +213,7 @@ fn summary(report: &NatReport, out: &mut dyn Write, p: Painter) -> io::Result<()
     for f in &report.families {
         family_block(&f.verdict, out, p)?;
     }
+    super::render::expectations_block(&report.expectations, out, p)?;
     let verdict = if report.verdict.ok {
         p.green(&report.verdict.summary)
     } else {
@@ -304,6 +305,7 @@ mod tests {
             command: "nat".into(),
             iceprobe_version: "0.1.0".into(),
             duration_ms: t + 3000.0,
+            expectations: Vec::new(),
             verdict: nat_verdict(&families),
             families,
         })));
