@@ -91,7 +91,7 @@ fn exporter(tb: &Testbed, dir: &std::path::Path) -> (Proc, String) {
     let cfg = dir.join("serve.json");
     std::fs::write(
         &cfg,
-        r#"{"modules":{"turn":{"username":"alice","credential_env":"TURN_PASSWORD","timeout":"8s"},"stun":{"timeout":"3s"}}}"#,
+        r#"{"modules":{"turn":{"username":"alice","credential_env":"TURN_PASSWORD","timeout":"8s"},"stun":{"timeout":"3s"},"strict":{"username":"alice","credential_env":"TURN_PASSWORD","expect":["relay:udp","tls:ok"]}}}"#,
     )
     .unwrap();
     let listen = format!("{CLIENT_PUBLIC_IP}:9478");
@@ -194,6 +194,24 @@ fn probe_returns_stage_metrics_and_rejects_credentials_in_the_url() {
         &[],
     );
     assert_eq!(status, 400);
+
+    // A module's expectations decide probe_success: tls:ok is not measured on a UDP target.
+    let (status, body) = get(
+        &tb.cli,
+        &listen,
+        &format!("/probe?target={target}&module=strict"),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("iceprobe_expectation_success{expression=\"relay:udp\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("iceprobe_expectation_success{expression=\"tls:ok\"} 0"),
+        "{body}"
+    );
+    assert!(body.contains("iceprobe_probe_success 0"), "{body}");
 
     let (status, body) = get(&tb.cli, &listen, "/metrics", &[]);
     assert_eq!(status, 200);

@@ -56,6 +56,9 @@ pub struct ModuleFile {
     pub tls_name: Option<String>,
     /// Do not verify TLS certificates.
     pub insecure: bool,
+    /// Expectations (the `--expect` grammar) evaluated on every probe; each becomes
+    /// `iceprobe_expectation_success{expression=...}` and they decide `iceprobe_probe_success`.
+    pub expect: Vec<String>,
 }
 
 /// The file.
@@ -108,6 +111,8 @@ pub struct Module {
     pub rto: Duration,
     /// TLS options.
     pub tls: TlsOptions,
+    /// Expectations, parsed.
+    pub expect: Vec<crate::expect::Assertion>,
 }
 
 /// Why the module file is unusable (exit 2 at start-up).
@@ -249,6 +254,14 @@ fn module(name: &str, m: &ModuleFile) -> Result<Module, String> {
             server_name: m.tls_name.clone(),
             insecure: m.insecure,
         },
+        expect: m
+            .expect
+            .iter()
+            .map(|e| {
+                crate::expect::parse(e, crate::expect::Scope::Check)
+                    .map_err(|err| format!("expect: {err}"))
+            })
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -360,6 +373,7 @@ mod tests {
             ),
             (r#"{"modules":{"m":{"timeout":"soon"}}}"#, "timeout"),
             (r#"{"modules":{"m":{"families":"ipv5"}}}"#, "families"),
+            (r#"{"modules":{"m":{"expect":["relay:sctp"]}}}"#, "expect"),
             (
                 r#"{"modules":{"m":{"password":"hunter2"}}}"#,
                 "unknown field",

@@ -156,7 +156,8 @@ async fn probe(
     };
     let (tx, _rx) = mpsc::unbounded_channel();
     let (_keep, cancel) = watch::channel(false);
-    let report = check(cfg, tx, cancel).await;
+    let mut report = check(cfg, tx, cancel).await;
+    crate::report::ci::apply_expectations(&mut report, &module.expect);
     drop(permit);
     s.in_flight.fetch_sub(1, Ordering::Relaxed);
     s.count(

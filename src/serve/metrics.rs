@@ -193,6 +193,17 @@ pub fn encode_check(report: &CheckReport, probe_seconds: f64) -> String {
         "An operator warning raised for a row (value 1)",
         warnings,
     );
+    let expectations = FGauge::default();
+    for e in &report.expectations {
+        expectations
+            .get_or_create(&vec![("expression".to_string(), e.expression.clone())])
+            .set(if e.passed { 1.0 } else { 0.0 });
+    }
+    reg.register(
+        "expectation_success",
+        "Whether a module expectation held (1) or not (0)",
+        expectations,
+    );
     let mut out = String::new();
     // Encoding into a String cannot fail.
     let _ = encode(&mut out, &reg);
