@@ -33,25 +33,33 @@ pub trait CiReport {
     fn junit_cases(&self) -> Vec<Case>;
 }
 
+/// The field accessors every report shares (each has `command`, `duration_ms`, `verdict` and
+/// `expectations`).
+macro_rules! report_fields {
+    () => {
+        fn command(&self) -> &str {
+            &self.command
+        }
+        fn duration_ms(&self) -> f64 {
+            self.duration_ms
+        }
+        fn verdict(&self) -> &Verdict {
+            &self.verdict
+        }
+        fn verdict_mut(&mut self) -> &mut Verdict {
+            &mut self.verdict
+        }
+        fn expectations(&self) -> &[AssertionResult] {
+            &self.expectations
+        }
+        fn expectations_mut(&mut self) -> &mut Vec<AssertionResult> {
+            &mut self.expectations
+        }
+    };
+}
+
 impl CiReport for GatherReport {
-    fn command(&self) -> &str {
-        &self.command
-    }
-    fn duration_ms(&self) -> f64 {
-        self.duration_ms
-    }
-    fn verdict(&self) -> &Verdict {
-        &self.verdict
-    }
-    fn verdict_mut(&mut self) -> &mut Verdict {
-        &mut self.verdict
-    }
-    fn expectations(&self) -> &[AssertionResult] {
-        &self.expectations
-    }
-    fn expectations_mut(&mut self) -> &mut Vec<AssertionResult> {
-        &mut self.expectations
-    }
+    report_fields!();
     fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
         expect::eval::gather(assertions, self)
     }
@@ -95,24 +103,7 @@ impl CiReport for GatherReport {
 }
 
 impl CiReport for CheckReport {
-    fn command(&self) -> &str {
-        &self.command
-    }
-    fn duration_ms(&self) -> f64 {
-        self.duration_ms
-    }
-    fn verdict(&self) -> &Verdict {
-        &self.verdict
-    }
-    fn verdict_mut(&mut self) -> &mut Verdict {
-        &mut self.verdict
-    }
-    fn expectations(&self) -> &[AssertionResult] {
-        &self.expectations
-    }
-    fn expectations_mut(&mut self) -> &mut Vec<AssertionResult> {
-        &mut self.expectations
-    }
+    report_fields!();
     fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
         expect::eval::check(assertions, self)
     }
@@ -211,24 +202,7 @@ fn determination_case<T: serde::Serialize>(
 }
 
 impl CiReport for NatReport {
-    fn command(&self) -> &str {
-        &self.command
-    }
-    fn duration_ms(&self) -> f64 {
-        self.duration_ms
-    }
-    fn verdict(&self) -> &Verdict {
-        &self.verdict
-    }
-    fn verdict_mut(&mut self) -> &mut Verdict {
-        &mut self.verdict
-    }
-    fn expectations(&self) -> &[AssertionResult] {
-        &self.expectations
-    }
-    fn expectations_mut(&mut self) -> &mut Vec<AssertionResult> {
-        &mut self.expectations
-    }
+    report_fields!();
     fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
         expect::eval::nat(assertions, self)
     }
