@@ -7,4 +7,4 @@ pub mod args;
 pub mod config;
 
 pub use args::{Cli, Command};
-pub use config::{check_config, gather_config, nat_config, UsageError};
+pub use config::{check_config, connect_config, gather_config, nat_config, UsageError};

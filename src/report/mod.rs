@@ -2,9 +2,11 @@
 //! the NDJSON stream uses one envelope `{"type": ..., "data": ...}` per line.
 
 pub mod check;
+pub mod connect;
 pub mod model;
 pub mod nat;
 pub mod render;
 pub mod render_check;
+pub mod render_connect;
 pub mod render_nat;
 pub use model::*;
