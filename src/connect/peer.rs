@@ -51,17 +51,25 @@ pub struct PeerSetup {
     pub bind: Option<IpAddr>,
     /// The servers, already converted (UDP only, `?transport` stripped from STUN URLs).
     pub servers: Vec<RTCIceServer>,
+    /// (URL given to webrtc, URL as the user gave it), to name candidates' servers.
+    pub names: Vec<(String, String)>,
 }
 
 struct Handler {
     side: Side,
+    names: Vec<(String, String)>,
     tx: mpsc::UnboundedSender<PeerEv>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        let url = (!event.url.is_empty()).then(|| event.url.clone());
+        let url = (!event.url.is_empty()).then(|| {
+            self.names
+                .iter()
+                .find(|(w, _)| *w == event.url)
+                .map_or_else(|| event.url.clone(), |(_, u)| u.clone())
+        });
         let Some(candidate) = candidate_from_ice(&event.candidate, url) else {
             return;
         };
@@ -118,7 +126,7 @@ fn candidate_from_ice(
 
 /// ICE timers: the defaults take 30 s to call a connection failed; our own deadline rules.
 const ICE_DISCONNECTED: Duration = Duration::from_secs(4);
-const ICE_FAILED: Duration = Duration::from_secs(4);
+const ICE_FAILED: Duration = Duration::from_secs(6);
 const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
 
 /// Build one peer connection; its events go to `tx`.
@@ -152,6 +160,7 @@ pub async fn build(
         .with_setting_engine(engine.build())
         .with_handler(Arc::new(Handler {
             side: setup.side,
+            names: setup.names.clone(),
             tx,
         }))
         .with_udp_addrs(vec![bind])

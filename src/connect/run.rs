@@ -109,6 +109,7 @@ pub async fn run(
             policy: c.policy,
             bind: c.bind,
             servers: cfg.servers.ice_servers.clone(),
+            names: cfg.servers.names.clone(),
         },
         start,
         deadline,

@@ -21,6 +21,8 @@ pub struct WebrtcServers {
     pub skipped: Vec<SkippedServer>,
     /// At least one TURN server is used.
     pub has_relay: bool,
+    /// (URL given to webrtc, URL as the user gave it): candidates name the latter.
+    pub names: Vec<(String, String)>,
 }
 
 /// Split and convert `servers`.
@@ -50,6 +52,7 @@ pub fn webrtc_servers(servers: &[IceServer]) -> WebrtcServers {
         };
         out.has_relay |= url.is_turn();
         out.used.push(url.to_string());
+        out.names.push((webrtc_url.clone(), url.to_string()));
         out.ice_servers.push(RTCIceServer {
             urls: vec![webrtc_url],
             username: s.username.clone().unwrap_or_default(),
