@@ -132,6 +132,37 @@ fn loopback_self_test_connects_over_host_candidates() {
 }
 
 #[test]
+fn throughput_is_measured_on_both_sides() {
+    let (out, _) = run(&[
+        "connect",
+        "--bind-a",
+        "127.0.0.1",
+        "--bind-b",
+        "127.0.0.1",
+        "--count",
+        "3",
+        "--throughput",
+        "1s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&out);
+    for s in &r.sides {
+        let t = s.throughput.as_ref().unwrap_or_else(|| panic!("{r:#?}"));
+        assert!(t.bytes > 100_000 && t.bytes_per_second > 0.0, "{t:?}");
+    }
+    assert_eq!(
+        r.sides[0].throughput.as_ref().unwrap().bytes,
+        r.sides[1].throughput.as_ref().unwrap().bytes,
+        "the receiver confirms what it counted"
+    );
+    let (out, _) = run(&["connect", "--throughput", "30s", "--timeout", "20s"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("raise --timeout"));
+}
+
+#[test]
 fn table_output_names_the_selected_path() {
     let (out, _) = run(&[
         "connect",

@@ -291,7 +291,11 @@ pub struct ConnectArgs {
     /// Data channel echo messages per side.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub count: u32,
-    /// Deadline for the whole run (signaling, gathering, checks, echo).
+    /// After the echo, send bulk data over a reliable channel for this long and report bytes
+    /// per second (the offering side sends; both report their view).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub throughput: Option<Duration>,
+    /// Deadline for the whole run (signaling, gathering, checks, echo, throughput).
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Output.

@@ -253,6 +253,22 @@ pub async fn connect_config(
             why: "must be from 1 to 10000".into(),
         });
     }
+    let throughput = match a.throughput {
+        Some(d) => {
+            let d = in_range("--throughput", d, MAX_TIMEOUT)?;
+            if d + Duration::from_secs(5) > timeout {
+                return Err(UsageError::BadFlag {
+                    flag: "--throughput",
+                    why: format!(
+                        "leave room for connecting and the echo: raise --timeout to at least {}",
+                        humantime::format_duration(d + Duration::from_secs(10))
+                    ),
+                });
+            }
+            Some(d)
+        }
+        None => None,
+    };
     let s = &a.servers;
     let servers = if s.urls.is_empty() && s.config.is_none() && s.ice_servers_url.is_none() {
         Vec::new()
@@ -293,6 +309,7 @@ pub async fn connect_config(
         },
         timeout,
         count: a.count,
+        throughput,
     })
 }
 

@@ -6,9 +6,11 @@
 //! - [`peer`]: one peer connection (mDNS off, bind address, policy), callbacks as events;
 //! - [`signal`], [`stdio`], [`http`]: signaling messages and channels;
 //! - [`side`]: one side's event loop, deadline and close; [`echo`]: the data channel echo;
+//!   [`bulk`]: `--throughput`;
 //! - [`stats`]: candidates, pairs and the selected pair from the stats API;
 //! - [`cause`]: pure judgements (pair sentence, likely cause, verdict); [`run`]: orchestration.
 
+pub mod bulk;
 pub mod cause;
 pub mod echo;
 pub mod http;

@@ -129,6 +129,9 @@ const ICE_DISCONNECTED: Duration = Duration::from_secs(4);
 const ICE_FAILED: Duration = Duration::from_secs(6);
 const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
 
+/// Per data channel: `send` waits while this much is queued (`--throughput` back-pressure).
+const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
+
 /// Build one peer connection; its events go to `tx`.
 pub async fn build(
     setup: &PeerSetup,
@@ -164,6 +167,7 @@ pub async fn build(
             tx,
         }))
         .with_udp_addrs(vec![bind])
+        .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
         .build()
         .await?;
     Ok(Arc::new(pc))

@@ -60,6 +60,8 @@ pub struct ConnectConfig {
     pub timeout: Duration,
     /// Echo messages per side.
     pub count: u32,
+    /// `--throughput`: bulk transfer for this long after the echo (the offerer sends).
+    pub throughput: Option<Duration>,
 }
 
 impl ConnectConfig {
@@ -114,6 +116,7 @@ pub async fn run(
         start,
         deadline,
         count: cfg.count,
+        throughput: cfg.throughput,
         events: tx.clone(),
         cancel: cancel.clone(),
     };

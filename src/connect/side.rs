@@ -13,13 +13,14 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, RTCSessionDescription,
 };
 
+use super::bulk::{receive_bulk, send_bulk, BULK_LABEL};
 use super::echo::run_echo;
 use super::peer::{self, PeerEv, PeerSetup};
 use super::signal::{parse_candidate, sdp_candidates, Signal, SignalError, SignalMsg};
 use super::stats::ice_stats;
 use crate::report::connect::{
     CandidateEvent, ConnectCandidate, ConnectEvent, EchoReport, Machine, Origin, SideReport,
-    StateEvent, Timeline,
+    StateEvent, ThroughputReport, Timeline,
 };
 
 /// The data channel's label.
@@ -37,6 +38,8 @@ pub struct SideRun {
     pub deadline: Instant,
     /// Echo messages to send.
     pub count: u32,
+    /// `--throughput`: bulk-send for this long after the echo (offerer only).
+    pub throughput: Option<Duration>,
     /// Streamed events go here.
     pub events: mpsc::UnboundedSender<ConnectEvent>,
     /// Ctrl-C.
@@ -59,6 +62,7 @@ struct State {
     local: Vec<ConnectCandidate>,
     remote: Vec<ConnectCandidate>,
     echo: Option<EchoReport>,
+    throughput: Option<ThroughputReport>,
 }
 
 impl State {
@@ -124,6 +128,7 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
         local: Vec::new(),
         remote: Vec::new(),
         echo: None,
+        throughput: None,
     };
     let signal_error = drive(&pc, offer, signal.as_mut(), &mut rx, &mut st)
         .await
@@ -166,6 +171,7 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
     report.pairs = pairs;
     report.selected = selected;
     report.echo = st.echo;
+    report.throughput = st.throughput;
     SideOutcome {
         report,
         signal_error,
@@ -204,10 +210,21 @@ async fn drive(
     let deadline = st.run.deadline;
     let count = st.run.count;
     let (opened_tx, mut opened_rx) = mpsc::unbounded_channel::<()>();
-    let mut echo_task: Option<tokio::task::JoinHandle<Option<EchoReport>>> = None;
-    let start_echo = |dc: Arc<dyn DataChannel>| {
+    type Results = (Option<EchoReport>, Option<ThroughputReport>);
+    let mut echo_task: Option<tokio::task::JoinHandle<Results>> = None;
+    let mut bulk_rx_task: Option<tokio::task::JoinHandle<Option<ThroughputReport>>> = None;
+    let mut bulk_tx: Option<Arc<dyn DataChannel>> = None;
+    let bulk_for = st.run.throughput;
+    let start_echo = |dc: Arc<dyn DataChannel>, bulk: Option<Arc<dyn DataChannel>>| {
         let opened = opened_tx.clone();
-        tokio::spawn(async move { run_echo(dc, count, deadline, opened).await })
+        tokio::spawn(async move {
+            let echo = run_echo(dc, count, deadline, opened).await;
+            let tp = match (bulk, bulk_for) {
+                (Some(b), Some(d)) if echo.is_some() => send_bulk(b, d, deadline).await,
+                _ => None,
+            };
+            (echo, tp)
+        })
     };
     let mut description_sent = false;
     let mut have_remote = false;
@@ -222,7 +239,14 @@ async fn drive(
             .create_data_channel(CHANNEL_LABEL, Some(init))
             .await
             .map_err(failed)?;
-        echo_task = Some(start_echo(dc));
+        if st.run.throughput.is_some() {
+            bulk_tx = Some(
+                pc.create_data_channel(BULK_LABEL, Some(RTCDataChannelInit::default()))
+                    .await
+                    .map_err(failed)?,
+            );
+        }
+        echo_task = Some(start_echo(dc, bulk_tx.take()));
         let o = pc.create_offer(None).await.map_err(failed)?;
         pc.set_local_description(o.clone()).await.map_err(failed)?;
         if trickle {
@@ -249,7 +273,13 @@ async fn drive(
                 st.state(Machine::DataChannel, "open".into());
             }
             done = async { echo_task.as_mut().expect("guarded").await }, if echo_task.is_some() => {
-                st.echo = done.ok().flatten();
+                let (echo, tp) = done.unwrap_or((None, None));
+                st.echo = echo;
+                st.throughput = tp;
+                if let Some(rx_task) = bulk_rx_task.take() {
+                    // The answerer stays until the offerer's bulk transfer is confirmed.
+                    st.throughput = rx_task.await.ok().flatten();
+                }
                 return Ok(());
             }
             ev = rx.recv() => {
@@ -306,8 +336,11 @@ async fn drive(
                         }
                     }
                     PeerEv::DataChannel(_, dc) => {
-                        if echo_task.is_none() && !offer {
-                            echo_task = Some(start_echo(dc));
+                        let label = dc.label().await.unwrap_or_default();
+                        if label == BULK_LABEL && !offer && bulk_rx_task.is_none() {
+                            bulk_rx_task = Some(tokio::spawn(receive_bulk(dc, deadline)));
+                        } else if label == CHANNEL_LABEL && echo_task.is_none() && !offer {
+                            echo_task = Some(start_echo(dc, None));
                         }
                     }
                 }
