@@ -395,3 +395,36 @@ fn stdio_garbage_is_a_clear_usage_error() {
         assert!(t0.elapsed() < Duration::from_secs(10));
     }
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_a_peer_exits_130_with_a_report() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut l = iceprobe()
+        .args([
+            "connect",
+            "--listen",
+            &listen,
+            "--bind",
+            "127.0.0.1",
+            "--format",
+            "json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (urls, _err) = stderr_line(l.stderr.take().unwrap(), peer_url);
+    urls.recv_timeout(Duration::from_secs(10)).unwrap();
+    let t0 = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &l.id().to_string()])
+        .status()
+        .unwrap();
+    let out = wait(l, 20);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    let r = report(&out);
+    assert!(!r.verdict.ok);
+}

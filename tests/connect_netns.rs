@@ -298,6 +298,12 @@ fn relay_policy_on_both_sides_goes_relay_to_relay_and_releases() {
         .start();
     for run in 0..2 {
         let out = relay_loopback(&tb, &["--count", "5"]);
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !String::from_utf8_lossy(stream).contains("secret"),
+                "the credential must never be printed"
+            );
+        }
         let r = report(&out, &coturn.log());
         assert_eq!(
             out.status.code(),
