@@ -428,3 +428,59 @@ fn ctrl_c_while_waiting_for_a_peer_exits_130_with_a_report() {
     let r = report(&out);
     assert!(!r.verdict.ok);
 }
+
+/// A raw HTTP/1.1 request to the listener; returns the response text.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn the_signaling_endpoint_refuses_strangers_and_garbage() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut l = iceprobe()
+        .args([
+            "connect",
+            "--listen",
+            &listen,
+            "--bind",
+            "127.0.0.1",
+            "--timeout",
+            "6s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (urls, _err) = stderr_line(l.stderr.take().unwrap(), peer_url);
+    let url = urls.recv_timeout(Duration::from_secs(10)).unwrap();
+    let token = url.rsplit('/').next().unwrap().to_string();
+    let r = http(&listen, "POST", "/nottoken/messages", "{}");
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    let r = http(&listen, "GET", "/nottoken/messages", "");
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    let r = http(
+        &listen,
+        "POST",
+        &format!("/{token}/messages"),
+        "{\"kind\":\"nonsense\"}",
+    );
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+    assert!(r.contains("not a signaling message"), "{r}");
+    let r = http(&listen, "GET", "/", "");
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    let out = wait(l, 30);
+    assert_eq!(out.status.code(), Some(1), "no peer ever joined");
+}
