@@ -6,17 +6,22 @@ use std::io::{self, Write};
 use tokio::sync::{mpsc, watch};
 
 use crate::check::run::check;
-use crate::cli::args::{CheckArgs, DemoArgs, GatherArgs, NatArgs, OutputArgs, ServeArgs};
+use crate::cli::args::{
+    CheckArgs, ConnectArgs, DemoArgs, GatherArgs, NatArgs, OutputArgs, ServeArgs,
+};
 use crate::cli::{
-    check_config, ci_config, gather_config, nat_config, CiConfig, Cli, Command, UsageError,
+    check_config, ci_config, connect_config, gather_config, nat_config, CiConfig, Cli, Command,
+    UsageError,
 };
 use crate::expect::Scope;
 use crate::gather::{gather, GatherConfig};
 use crate::report::check::CheckEvent;
 use crate::report::ci::{apply_expectations, junit, render_quiet, CiReport};
+use crate::report::connect::ConnectEvent;
 use crate::report::nat::NatEvent;
 use crate::report::render::{render_event, Format, Style};
 use crate::report::render_check::render_check_event;
+use crate::report::render_connect::render_connect_event;
 use crate::report::render_nat::render_nat_event;
 use crate::report::Event;
 
@@ -41,6 +46,7 @@ pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style
         Command::Serve(a) => run_serve(&a, stderr, cancel_rx).await,
         Command::Completions(a) => generated(crate::cli::generate::completions(a.shell, stdout)),
         Command::Man(a) => generated(crate::cli::generate::man(a.subcommand.as_deref(), stdout)),
+        Command::Connect(a) => run_connect(&a, stdout, stderr, style, cancel_rx).await,
     }
 }
 
@@ -323,6 +329,45 @@ async fn run_nat(
             (true, _) => Ok(()),
             (false, _) => render_nat_event(format, ev, w, &style),
         },
+    )
+    .await
+}
+
+async fn run_connect(
+    a: &ConnectArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    style: Style,
+    cancel: watch::Receiver<bool>,
+) -> i32 {
+    let cfg = match connect_config(a).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "iceprobe: error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<ConnectEvent>();
+    let interrupted = cancel.clone();
+    let task = tokio::spawn(async move {
+        let report = crate::connect::run::run(cfg, tx, cancel).await;
+        if let Some(c) = report
+            .cause
+            .as_ref()
+            .filter(|c| c.code == "signaling" || c.code == "peer-connection")
+        {
+            eprintln!("iceprobe: error: {}", c.text);
+        }
+        report.verdict.exit_code
+    });
+    let format = a.output.format;
+    render_until_done(
+        rx,
+        task,
+        interrupted,
+        out,
+        |_| None,
+        |ev, w| render_connect_event(format, ev, w, &style),
     )
     .await
 }

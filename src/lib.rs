@@ -7,6 +7,7 @@ pub mod app;
 pub mod candidate;
 pub mod check;
 pub mod cli;
+pub mod connect;
 pub mod demo;
 pub mod expect;
 pub mod failure;

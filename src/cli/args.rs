@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::report::connect::Policy;
 use crate::report::render::Format;
 
 /// Trickle-ICE tester and WebRTC connectivity doctor.
@@ -39,6 +40,10 @@ pub enum Command {
     /// Prometheus exporter: /probe?target=URL&module=NAME runs a check and returns its metrics.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// End-to-end ICE: two peer connections (here, or on two hosts) run connectivity checks,
+    /// DTLS and a data channel echo; reports candidates, pairs, the selected path and why not.
+    #[command(after_help = CONNECT_EXAMPLES)]
+    Connect(Box<ConnectArgs>),
     /// Start an in-process STUN/TURN server on loopback and gather from it over UDP, TCP and TLS.
     #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
@@ -75,6 +80,21 @@ released with Refresh LIFETIME 0.
 
 Exit codes: 0 every row passed (warnings allowed); 1 some row failed; 2 usage or configuration
 error; 130 interrupted (allocations still released).";
+
+const CONNECT_EXAMPLES: &str = "Examples:
+  iceprobe connect                                   # loopback self-test, host candidates only
+  iceprobe connect stun:stun.example.org turn:turn.example.org -u alice --credential-file pw
+  iceprobe connect --policy-a relay --policy-b relay turn:turn.example.org -u alice   # relay to relay
+  iceprobe connect --listen 0.0.0.0:7000 turn:turn.example.org -u alice   # host 1: prints a URL
+  iceprobe connect --peer http://HOST:7000/TOKEN turn:turn.example.org -u alice   # host 2
+  iceprobe connect --signal stdio [--answer]         # copy-paste the blobs between two hosts
+
+Loopback runs sides a (offers) and b (answers) in this process; in two-host mode this process is
+one side and --policy/--bind (aliases of --policy-a/--bind-a) apply to it. webrtc relays over
+UDP only: turn:?transport=tcp and turns: URLs are skipped and listed.
+
+Exit codes: 0 connected and data echoed; 1 not connected (the likely cause is reported) or the
+peer vanished; 2 usage error, bad signaling input or wrong token; 130 interrupted.";
 
 const NAT_EXAMPLES: &str = "Examples:
   iceprobe nat stun:stun.example.org                 # RFC 5780 server (two IPs): mapping + filtering
@@ -305,6 +325,63 @@ pub struct ServeArgs {
     /// Probes run at once; more scrapes wait (never past their own deadline).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_concurrent: usize,
+}
+
+/// `iceprobe connect`.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectArgs {
+    /// Servers and credentials (optional: without, only host candidates).
+    #[command(flatten)]
+    pub servers: ServerArgs,
+    /// ICE transport policy of side a (two-host mode: of this process).
+    #[arg(long = "policy-a", alias = "policy", value_enum, default_value_t = Policy::All)]
+    pub policy_a: Policy,
+    /// ICE transport policy of side b (loopback only).
+    #[arg(long = "policy-b", value_enum, default_value_t = Policy::All)]
+    pub policy_b: Policy,
+    /// Local address for side a's sockets (two-host mode: this process's). Default: every
+    /// non-loopback interface.
+    #[arg(long = "bind-a", alias = "bind", value_name = "IP")]
+    pub bind_a: Option<std::net::IpAddr>,
+    /// Local address for side b's sockets (loopback only).
+    #[arg(long = "bind-b", value_name = "IP")]
+    pub bind_b: Option<std::net::IpAddr>,
+    /// Answer over HTTP signaling on ADDR:PORT; prints the URL (with a random token) to give
+    /// the other host.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["peer", "signal"])]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Offer to the host running --listen, at the URL it printed (http://HOST:PORT/TOKEN).
+    #[arg(long, value_name = "URL", conflicts_with = "signal")]
+    pub peer: Option<String>,
+    /// The session token, when --peer's URL does not carry it.
+    #[arg(long, value_name = "TOKEN", requires = "peer")]
+    pub token: Option<String>,
+    /// Copy-paste signaling: print this side's blob on stderr, read the peer's from stdin.
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub signal: Option<SignalKind>,
+    /// With --signal stdio: answer (paste the offer first) instead of offering.
+    #[arg(long, requires = "signal")]
+    pub answer: bool,
+    /// Data channel echo messages per side.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub count: u32,
+    /// After the echo, send bulk data over a reliable channel for this long and report bytes
+    /// per second (the offering side sends; both report their view).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub throughput: Option<Duration>,
+    /// Deadline for the whole run (signaling, gathering, checks, echo, throughput).
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How `--signal` exchanges descriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignalKind {
+    /// Copy-paste on stdin / stderr.
+    Stdio,
 }
 
 /// `iceprobe demo`.

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::args::{CheckArgs, CiArgs, FamilyArgs, GatherArgs, NatArgs, ServerArgs, TlsArgs};
+use super::args::{
+    CheckArgs, CiArgs, ConnectArgs, FamilyArgs, GatherArgs, NatArgs, ServerArgs, TlsArgs,
+};
 use crate::check::probe::ProbeConfig;
 use crate::check::run::CheckConfig;
 use crate::expect::{self, Assertion, ExpectError, Scope};
@@ -301,6 +303,78 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
+}
+
+/// Validate `connect` flags. Servers are optional (host candidates only without them).
+pub async fn connect_config(
+    a: &ConnectArgs,
+) -> Result<crate::connect::run::ConnectConfig, UsageError> {
+    use crate::connect::run::{ConnectConfig, SideConfig, Signaling};
+    let timeout = in_range("--timeout", a.timeout, MAX_TIMEOUT)?;
+    if !(1..=10_000).contains(&a.count) {
+        return Err(UsageError::BadFlag {
+            flag: "--count",
+            why: "must be from 1 to 10000".into(),
+        });
+    }
+    let throughput = match a.throughput {
+        Some(d) => {
+            let d = in_range("--throughput", d, MAX_TIMEOUT)?;
+            if d + Duration::from_secs(5) > timeout {
+                return Err(UsageError::BadFlag {
+                    flag: "--throughput",
+                    why: format!(
+                        "leave room for connecting and the echo: raise --timeout to at least {}",
+                        humantime::format_duration(d + Duration::from_secs(10))
+                    ),
+                });
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let s = &a.servers;
+    let servers = if s.urls.is_empty() && s.config.is_none() && s.ice_servers_url.is_none() {
+        Vec::new()
+    } else {
+        servers(s, timeout).await?.0
+    };
+    let signaling = match (&a.listen, &a.peer, a.signal) {
+        (Some(addr), _, _) => Signaling::Listen(*addr),
+        (_, Some(url), _) => {
+            let (base, token) = crate::connect::http::split_peer_url(url, a.token.as_deref())
+                .map_err(|why| UsageError::BadFlag {
+                    flag: "--peer",
+                    why,
+                })?;
+            Signaling::Peer { base, token }
+        }
+        (_, _, Some(_)) => Signaling::Stdio(!a.answer),
+        _ => Signaling::Loopback,
+    };
+    if !matches!(signaling, Signaling::Loopback)
+        && (a.bind_b.is_some() || a.policy_b != crate::report::connect::Policy::All)
+    {
+        return Err(UsageError::BadFlag {
+            flag: "--policy-b/--bind-b",
+            why: "only for the loopback self-test; in two-host mode use --policy/--bind for this side".into(),
+        });
+    }
+    Ok(ConnectConfig {
+        servers: crate::connect::servers::webrtc_servers(&servers),
+        signaling,
+        a: SideConfig {
+            policy: a.policy_a,
+            bind: a.bind_a,
+        },
+        b: SideConfig {
+            policy: a.policy_b,
+            bind: a.bind_b,
+        },
+        timeout,
+        count: a.count,
+        throughput,
+    })
 }
 
 #[cfg(test)]

@@ -8,4 +8,6 @@ pub mod config;
 pub mod generate;
 
 pub use args::{Cli, Command};
-pub use config::{check_config, ci_config, gather_config, nat_config, CiConfig, UsageError};
+pub use config::{
+    check_config, ci_config, connect_config, gather_config, nat_config, CiConfig, UsageError,
+};

@@ -3,10 +3,12 @@
 
 pub mod check;
 pub mod ci;
+pub mod connect;
 pub mod junit;
 pub mod model;
 pub mod nat;
 pub mod render;
 pub mod render_check;
+pub mod render_connect;
 pub mod render_nat;
 pub use model::*;

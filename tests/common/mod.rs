@@ -31,8 +31,8 @@ pub use coturn::{Coturn, CoturnBuilder};
 pub use netns::{veth, Netns};
 pub use stun::stun_binding;
 pub use topology::{
-    NatKind, Testbed, CLIENT_LAN_IP, CLIENT_PUBLIC_IP, ROUTER_LAN_IP, ROUTER_WAN_IP, SERVER_IP,
-    SERVER_IP2,
+    NatKind, Testbed, CLIENT2_LAN_IP, CLIENT_LAN_IP, CLIENT_PUBLIC_IP, ROUTER2_WAN_IP,
+    ROUTER_LAN_IP, ROUTER_WAN_IP, SERVER_IP, SERVER_IP2,
 };
 
 use std::ffi::OsStr;

@@ -27,6 +27,13 @@ pub const ROUTER_LAN_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 /// The client's address behind the NAT.
 pub const CLIENT_LAN_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 2);
 
+/// The second NAT router's public address in [`Testbed::two_clients`].
+pub const ROUTER2_WAN_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 253);
+/// The second NAT router's LAN address.
+pub const ROUTER2_LAN_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 1, 1);
+/// The second client's address behind the second NAT.
+pub const CLIENT2_LAN_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 1, 2);
+
 /// Prefix length of both the public (198.18.0.0/24) and the LAN (100.64.0.0/24) segment.
 pub const PREFIX_LEN: u8 = 24;
 
@@ -62,6 +69,9 @@ pub struct Testbed {
     pub rtr: Option<Netns>,
     /// The NAT behaviour, `None` for `public()`.
     pub nat: Option<NatKind>,
+    /// The second client of [`Testbed::two_clients`] ([`CLIENT2_LAN_IP`]), behind its own
+    /// router `rtr2` ([`ROUTER2_WAN_IP`]).
+    pub cli2: Option<Netns>,
     extra_hosts: Vec<Netns>,
     _slot: Slot,
 }
@@ -85,6 +95,7 @@ impl Testbed {
             cli,
             rtr: None,
             nat: None,
+            cli2: None,
             extra_hosts: Vec::new(),
             _slot: slot,
         }
@@ -121,9 +132,46 @@ impl Testbed {
             cli,
             rtr: Some(rtr),
             nat: Some(kind),
+            cli2: None,
             extra_hosts: Vec::new(),
             _slot: slot,
         }
+    }
+
+    /// Two clients, each behind its own NAT router, both routers on the public segment:
+    ///
+    /// ```text
+    /// cli  100.64.0.2 ── [rtr  kind_a] 198.18.0.254 ──┐
+    ///                                                  br0 in srv (198.18.0.1, .2)
+    /// cli2 100.64.1.2 ── [rtr2 kind_b] 198.18.0.253 ──┘
+    /// ```
+    pub fn two_clients(kind_a: NatKind, kind_b: NatKind) -> Testbed {
+        let mut tb = Testbed::behind_nat(kind_a);
+        let rtr2 = Netns::new("rtr2");
+        veth_to_bridge(
+            &rtr2,
+            "wan0",
+            &format!("{ROUTER2_WAN_IP}/{PREFIX_LEN}"),
+            &tb.srv,
+            "br0",
+            "p-rtr2",
+        );
+        rtr2.bridge("lan0", &[&format!("{ROUTER2_LAN_IP}/{PREFIX_LEN}")]);
+        let cli2 = Netns::new("cli2");
+        veth_to_bridge(
+            &cli2,
+            "eth0",
+            &format!("{CLIENT2_LAN_IP}/{PREFIX_LEN}"),
+            &rtr2,
+            "lan0",
+            "l-cli2",
+        );
+        cli2.default_route(&ROUTER2_LAN_IP.to_string());
+        rtr2.set_ip_forward(true);
+        rtr2.nft(&nat_ruleset(kind_b, CLIENT2_LAN_IP));
+        tb.extra_hosts.push(rtr2);
+        tb.cli2 = Some(cli2);
+        tb
     }
 
     /// The router namespace; panics for `public()`.
