@@ -2,6 +2,9 @@
 //! exit code. `main` only parses and calls [`run`].
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::progress::Spinner;
 
 use tokio::sync::{mpsc, watch};
 
@@ -25,13 +28,23 @@ use crate::report::render_connect::render_connect_event;
 use crate::report::render_nat::render_nat_event;
 use crate::report::Event;
 
+/// Show a progress line on stderr for long runs (stderr is a terminal; set once by [`run`]).
+static PROGRESS: AtomicBool = AtomicBool::new(false);
+
 /// Exit code: usage or configuration error.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: interrupted by Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Run a command; `stdout` receives the report, `stderr` usage errors. Returns the exit code.
-pub async fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write, style: Style) -> i32 {
+pub async fn run(
+    cli: Cli,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    style: Style,
+    progress: bool,
+) -> i32 {
+    PROGRESS.store(progress, Ordering::Relaxed);
     let (cancel_tx, cancel_rx) = watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -92,9 +105,12 @@ async fn render_until_done<E>(
     task: tokio::task::JoinHandle<i32>,
     interrupted: watch::Receiver<bool>,
     out: &mut dyn Write,
+    human: bool,
     mut amend: impl FnMut(&mut E) -> Option<i32>,
     mut render: impl FnMut(&E, &mut dyn Write) -> io::Result<()>,
 ) -> i32 {
+    // Progress on stderr only for the human table, and only when stderr is a terminal.
+    let spinner = Spinner::start(human && PROGRESS.load(Ordering::Relaxed), "running");
     let mut writable = true;
     let mut write_failed = false;
     let mut amended = None;
@@ -103,12 +119,14 @@ async fn render_until_done<E>(
             amended = Some(code);
         }
         if writable {
+            let _quiet = spinner.as_ref().map(Spinner::pause);
             if let Err(e) = render(&ev, out).and_then(|_| out.flush()) {
                 writable = false;
                 write_failed = e.kind() != io::ErrorKind::BrokenPipe;
             }
         }
     }
+    drop(spinner);
     let code = match task.await {
         Ok(code) if !write_failed => amended.unwrap_or(code),
         _ => 1,
@@ -157,6 +175,7 @@ pub async fn gather_and_render(
         task,
         interrupted,
         out,
+        format == Format::Table && !quiet,
         |ev| match ev {
             Event::Summary(r) => Some(finish_report(r, &mut ci, err)),
             _ => None,
@@ -198,6 +217,7 @@ async fn run_check(
         task,
         interrupted,
         out,
+        format == Format::Table && !quiet,
         |ev| match ev {
             CheckEvent::Summary(r) => Some(finish_report(r.as_mut(), &mut ci, err)),
             _ => None,
@@ -239,6 +259,7 @@ async fn check_every(
             task,
             cancel.clone(),
             out,
+            false,
             |ev| match ev {
                 CheckEvent::Summary(r) => Some(apply_expectations(r.as_mut(), &ci.assertions)),
                 _ => None,
@@ -320,6 +341,7 @@ async fn run_nat(
         task,
         interrupted,
         out,
+        format == Format::Table && !quiet,
         |ev| match ev {
             NatEvent::Summary(r) => Some(finish_report(r.as_mut(), &mut ci, err)),
             _ => None,
@@ -366,6 +388,7 @@ async fn run_connect(
         task,
         interrupted,
         out,
+        format == Format::Table,
         |_| None,
         |ev, w| render_connect_event(format, ev, w, &style),
     )

@@ -15,6 +15,7 @@ pub mod gather;
 pub mod ice_url;
 pub mod nat;
 pub mod net;
+pub mod progress;
 pub mod proto;
 pub mod report;
 pub mod secret;

@@ -42,7 +42,9 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         let mut out = stdout.lock();
         let mut err = std::io::stderr();
-        app::run(cli, &mut out, &mut err, style).await
+        // Progress only where a person watches stderr.
+        let progress = std::io::stderr().is_terminal();
+        app::run(cli, &mut out, &mut err, style, progress).await
     });
     // Do not wait for stray blocking tasks (e.g. a DNS lookup past its deadline).
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
