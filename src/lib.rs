@@ -13,6 +13,7 @@ pub mod expect;
 pub mod failure;
 pub mod gather;
 pub mod ice_url;
+pub mod ip_class;
 pub mod nat;
 pub mod net;
 pub mod progress;

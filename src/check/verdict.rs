@@ -166,44 +166,7 @@ pub fn row_failed(row: &CheckRow) -> bool {
         .any(|s| matches!(s.status, StageStatus::Failed { .. }))
 }
 
-/// Why an address must not be handed out as a relay, or `None` when it is public.
-fn non_public(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_private() {
-                Some("private (RFC 1918)")
-            } else if v4.is_link_local() {
-                Some("link-local")
-            } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
-                Some("CGNAT shared address space (100.64.0.0/10, RFC 6598)")
-            } else if v4.is_unspecified() {
-                Some("unspecified (0.0.0.0)")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return non_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if (s[0] & 0xfe00) == 0xfc00 {
-                Some("unique local (fc00::/7)")
-            } else if (s[0] & 0xffc0) == 0xfe80 {
-                Some("link-local")
-            } else if v6.is_unspecified() {
-                Some("unspecified (::)")
-            } else {
-                None
-            }
-        }
-    }
-}
+use crate::ip_class::non_public;
 
 /// The IP of `ip` or `ip:port` text.
 fn parse_ip(s: &str) -> Option<IpAddr> {

@@ -22,7 +22,7 @@ pub(crate) mod sim;
 mod verdict;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -314,44 +314,7 @@ pub struct NatVerdict {
     pub forecast: String,
 }
 
-/// Why an address is not public, or `None` when it is (RFC 1918, RFC 6598, RFC 4193, ...).
-pub fn non_public(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_private() {
-                Some("private (RFC 1918)")
-            } else if v4.is_link_local() {
-                Some("link-local")
-            } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
-                Some("CGNAT shared address space (100.64.0.0/10, RFC 6598)")
-            } else if v4.is_unspecified() {
-                Some("unspecified")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return non_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if (s[0] & 0xfe00) == 0xfc00 {
-                Some("unique local (fc00::/7)")
-            } else if (s[0] & 0xffc0) == 0xfe80 {
-                Some("link-local")
-            } else if v6.is_unspecified() {
-                Some("unspecified")
-            } else {
-                None
-            }
-        }
-    }
-}
+pub use crate::ip_class::non_public;
 
 /// Whether `e` is a plain (no CHANGE-REQUEST) Binding answered from where it was sent, with a
 /// mapped address: the replies every mapped-address finding uses.
