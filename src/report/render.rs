@@ -43,6 +43,31 @@ impl fmt::Display for Format {
 /// enough for an IPv4 candidates table without wrapping.
 pub const DEFAULT_WIDTH: u16 = 140;
 
+/// The machine formats, the same for every command: [`Format::Json`] writes the summary's
+/// report once, pretty, and nothing before it; [`Format::Ndjson`] writes every event as one
+/// compact `{"type": ..., "data": ...}` line. `None` for [`Format::Table`], which each command
+/// renders itself.
+pub(super) fn machine<E: serde::Serialize, R: serde::Serialize>(
+    format: Format,
+    event: &E,
+    summary: Option<&R>,
+    out: &mut dyn Write,
+) -> Option<io::Result<()>> {
+    let written = match format {
+        Format::Table => return None,
+        Format::Json => match summary {
+            Some(r) => serde_json::to_writer_pretty(&mut *out, r),
+            None => return Some(Ok(())),
+        },
+        Format::Ndjson => serde_json::to_writer(&mut *out, event),
+    };
+    Some(
+        written
+            .map_err(io::Error::from)
+            .and_then(|_| out.write_all(b"\n")),
+    )
+}
+
 /// How the table format looks. Decided by the caller from the terminal and the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
@@ -75,28 +100,20 @@ pub fn render_event(
     out: &mut dyn Write,
     style: &Style,
 ) -> io::Result<()> {
-    match format {
-        Format::Json => match event {
-            Event::Summary(report) => {
-                serde_json::to_writer_pretty(&mut *out, report)?;
-                out.write_all(b"\n")
-            }
-            _ => Ok(()),
-        },
-        Format::Ndjson => {
-            serde_json::to_writer(&mut *out, event)?;
-            out.write_all(b"\n")
-        }
-        Format::Table => {
-            let p = Painter(style);
-            match event {
-                Event::Start(run) => start_line(run, out, p),
-                Event::Candidate(c) => candidate_line(c, out, p),
-                Event::Error(e) => error_line(e, out, p),
-                Event::Released(r) => released_line(r, out, p),
-                Event::Summary(report) => summary(report, out, p),
-            }
-        }
+    let finished = match event {
+        Event::Summary(report) => Some(report),
+        _ => None,
+    };
+    if let Some(done) = machine(format, event, finished, out) {
+        return done;
+    }
+    let p = Painter(style);
+    match event {
+        Event::Start(run) => start_line(run, out, p),
+        Event::Candidate(c) => candidate_line(c, out, p),
+        Event::Error(e) => error_line(e, out, p),
+        Event::Released(r) => released_line(r, out, p),
+        Event::Summary(report) => summary(report, out, p),
     }
 }
 

@@ -12,7 +12,7 @@ use crate::ice_url::{Protocol, ServerUrl};
 use crate::net::tls::{TlsInfo, Verification};
 
 use super::check::{CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict, Stage};
-use super::render::{ms, Format, Painter, Style};
+use super::render::{machine, ms, Format, Painter, Style};
 
 /// Render one `check` event as it happens.
 ///
@@ -27,26 +27,18 @@ pub fn render_check_event(
     out: &mut dyn Write,
     style: &Style,
 ) -> io::Result<()> {
-    match format {
-        Format::Json => match event {
-            CheckEvent::Summary(report) => {
-                serde_json::to_writer_pretty(&mut *out, report)?;
-                out.write_all(b"\n")
-            }
-            _ => Ok(()),
-        },
-        Format::Ndjson => {
-            serde_json::to_writer(&mut *out, event)?;
-            out.write_all(b"\n")
-        }
-        Format::Table => {
-            let p = Painter(style);
-            match event {
-                CheckEvent::Start(s) => start_line(s, out, p),
-                CheckEvent::Row(row) => row_line(row, out, p),
-                CheckEvent::Summary(report) => summary(report, out, p),
-            }
-        }
+    let finished = match event {
+        CheckEvent::Summary(report) => Some(report.as_ref()),
+        _ => None,
+    };
+    if let Some(done) = machine(format, event, finished, out) {
+        return done;
+    }
+    let p = Painter(style);
+    match event {
+        CheckEvent::Start(s) => start_line(s, out, p),
+        CheckEvent::Row(row) => row_line(row, out, p),
+        CheckEvent::Summary(report) => summary(report, out, p),
     }
 }
 

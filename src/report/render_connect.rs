@@ -7,7 +7,7 @@ use super::connect::{
     CandidateEvent, ConnectCandidate, ConnectEvent, ConnectReport, ConnectStart, EchoReport,
     Origin, SideReport, StateEvent, Timeline,
 };
-use super::render::{Format, Painter, Style};
+use super::render::{machine, Format, Painter, Style};
 
 /// Render one `connect` event as it happens.
 ///
@@ -22,27 +22,19 @@ pub fn render_connect_event(
     out: &mut dyn Write,
     style: &Style,
 ) -> io::Result<()> {
-    match format {
-        Format::Json => match event {
-            ConnectEvent::Summary(report) => {
-                serde_json::to_writer_pretty(&mut *out, report)?;
-                out.write_all(b"\n")
-            }
-            _ => Ok(()),
-        },
-        Format::Ndjson => {
-            serde_json::to_writer(&mut *out, event)?;
-            out.write_all(b"\n")
-        }
-        Format::Table => {
-            let p = Painter(style);
-            match event {
-                ConnectEvent::Start(s) => start_line(s, out),
-                ConnectEvent::Candidate(c) => candidate_line(c, out),
-                ConnectEvent::State(s) => state_line(s, out, p),
-                ConnectEvent::Summary(r) => summary(r, out, p),
-            }
-        }
+    let finished = match event {
+        ConnectEvent::Summary(report) => Some(report.as_ref()),
+        _ => None,
+    };
+    if let Some(done) = machine(format, event, finished, out) {
+        return done;
+    }
+    let p = Painter(style);
+    match event {
+        ConnectEvent::Start(s) => start_line(s, out),
+        ConnectEvent::Candidate(c) => candidate_line(c, out),
+        ConnectEvent::State(s) => state_line(s, out, p),
+        ConnectEvent::Summary(r) => summary(r, out, p),
     }
 }
 

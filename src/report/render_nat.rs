@@ -8,7 +8,7 @@ use crate::nat::classify::{ConfidenceLevel, Determination, LifetimeRange, NatVer
 use crate::nat::observe::{Answer, Change};
 
 use super::nat::{NatEvent, NatExchange, NatReport, NatStart};
-use super::render::{ms, Format, Painter, Style};
+use super::render::{machine, ms, Format, Painter, Style};
 
 /// Render one `nat` event as it happens.
 ///
@@ -24,26 +24,18 @@ pub fn render_nat_event(
     out: &mut dyn Write,
     style: &Style,
 ) -> io::Result<()> {
-    match format {
-        Format::Json => match event {
-            NatEvent::Summary(report) => {
-                serde_json::to_writer_pretty(&mut *out, report)?;
-                out.write_all(b"\n")
-            }
-            _ => Ok(()),
-        },
-        Format::Ndjson => {
-            serde_json::to_writer(&mut *out, event)?;
-            out.write_all(b"\n")
-        }
-        Format::Table => {
-            let p = Painter(style);
-            match event {
-                NatEvent::Start(s) => start_line(s, out),
-                NatEvent::Exchange(x) => exchange_line(x, out, p),
-                NatEvent::Summary(report) => summary(report, out, p),
-            }
-        }
+    let finished = match event {
+        NatEvent::Summary(report) => Some(report.as_ref()),
+        _ => None,
+    };
+    if let Some(done) = machine(format, event, finished, out) {
+        return done;
+    }
+    let p = Painter(style);
+    match event {
+        NatEvent::Start(s) => start_line(s, out),
+        NatEvent::Exchange(x) => exchange_line(x, out, p),
+        NatEvent::Summary(report) => summary(report, out, p),
     }
 }
 
