@@ -155,6 +155,75 @@ fn finish_report<R: CiReport + ?Sized>(
     code
 }
 
+/// A streamed event whose last one carries a report that `--expect`, `--junit` and `--quiet`
+/// act on.
+trait Summarised {
+    /// The report type.
+    type Report: CiReport + ?Sized;
+    /// The report, when this is the summary event.
+    fn report_mut(&mut self) -> Option<&mut Self::Report>;
+    /// The same, read-only.
+    fn report(&self) -> Option<&Self::Report>;
+}
+
+macro_rules! summarised {
+    ($event:ty, $report:ty, $pat:path) => {
+        impl Summarised for $event {
+            type Report = $report;
+            fn report_mut(&mut self) -> Option<&mut $report> {
+                match self {
+                    $pat(r) => Some(&mut *r),
+                    _ => None,
+                }
+            }
+            fn report(&self) -> Option<&$report> {
+                match self {
+                    $pat(r) => Some(&*r),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+summarised!(Event, crate::report::GatherReport, Event::Summary);
+summarised!(
+    CheckEvent,
+    crate::report::check::CheckReport,
+    CheckEvent::Summary
+);
+summarised!(NatEvent, crate::report::nat::NatReport, NatEvent::Summary);
+
+/// [`render_until_done`] for the commands with CI flags: the summary gets the expectations and
+/// the JUnit file; `--quiet` replaces the output with the one-line verdict.
+#[allow(clippy::too_many_arguments)]
+async fn stream_ci<E: Summarised>(
+    rx: mpsc::UnboundedReceiver<E>,
+    task: tokio::task::JoinHandle<i32>,
+    interrupted: watch::Receiver<bool>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    ci: &mut CiConfig,
+    table: bool,
+    mut render: impl FnMut(&E, &mut dyn Write) -> io::Result<()>,
+) -> i32 {
+    let quiet = ci.quiet;
+    render_until_done(
+        rx,
+        task,
+        interrupted,
+        out,
+        table && !quiet,
+        |ev| ev.report_mut().map(|r| finish_report(r, ci, err)),
+        |ev, w| match (quiet, ev.report()) {
+            (true, Some(r)) => render_quiet(r, w),
+            (true, None) => Ok(()),
+            (false, _) => render(ev, w),
+        },
+    )
+    .await
+}
+
 /// Run a gather and stream its events to the renderer.
 pub async fn gather_and_render(
     cfg: GatherConfig,
@@ -169,22 +238,15 @@ pub async fn gather_and_render(
     let interrupted = cancel.clone();
     let task = tokio::spawn(async move { gather(cfg, tx, cancel).await.verdict.exit_code });
     let format = output.format;
-    let quiet = ci.quiet;
-    render_until_done(
+    stream_ci(
         rx,
         task,
         interrupted,
         out,
-        format == Format::Table && !quiet,
-        |ev| match ev {
-            Event::Summary(r) => Some(finish_report(r, &mut ci, err)),
-            _ => None,
-        },
-        |ev, w| match (quiet, ev) {
-            (true, Event::Summary(r)) => render_quiet(r, w),
-            (true, _) => Ok(()),
-            (false, _) => render_event(format, ev, w, &style),
-        },
+        err,
+        &mut ci,
+        format == Format::Table,
+        |ev, w| render_event(format, ev, w, &style),
     )
     .await
 }
@@ -211,22 +273,15 @@ async fn run_check(
     let interrupted = cancel.clone();
     let task = tokio::spawn(async move { check(cfg, tx, cancel).await.verdict.exit_code });
     let format = a.output.format;
-    let quiet = ci.quiet;
-    render_until_done(
+    stream_ci(
         rx,
         task,
         interrupted,
         out,
-        format == Format::Table && !quiet,
-        |ev| match ev {
-            CheckEvent::Summary(r) => Some(finish_report(r.as_mut(), &mut ci, err)),
-            _ => None,
-        },
-        |ev, w| match (quiet, ev) {
-            (true, CheckEvent::Summary(r)) => render_quiet(r.as_ref(), w),
-            (true, _) => Ok(()),
-            (false, _) => render_check_event(format, ev, w, &style),
-        },
+        err,
+        &mut ci,
+        format == Format::Table,
+        |ev, w| render_check_event(format, ev, w, &style),
     )
     .await
 }
@@ -335,22 +390,15 @@ async fn run_nat(
             .exit_code
     });
     let format = a.output.format;
-    let quiet = ci.quiet;
-    render_until_done(
+    stream_ci(
         rx,
         task,
         interrupted,
         out,
-        format == Format::Table && !quiet,
-        |ev| match ev {
-            NatEvent::Summary(r) => Some(finish_report(r.as_mut(), &mut ci, err)),
-            _ => None,
-        },
-        |ev, w| match (quiet, ev) {
-            (true, NatEvent::Summary(r)) => render_quiet(r.as_ref(), w),
-            (true, _) => Ok(()),
-            (false, _) => render_nat_event(format, ev, w, &style),
-        },
+        err,
+        &mut ci,
+        format == Format::Table,
+        |ev, w| render_nat_event(format, ev, w, &style),
     )
     .await
 }
