@@ -7,3 +7,6 @@ pub mod classify;
 pub mod discover;
 pub mod observe;
 pub mod run;
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary t0
+mod sequence_tests;
