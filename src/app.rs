@@ -412,23 +412,15 @@ async fn run_connect(
 ) -> i32 {
     let cfg = match connect_config(a).await {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "iceprobe: error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(err, e),
     };
     let (tx, rx) = mpsc::unbounded_channel::<ConnectEvent>();
     let interrupted = cancel.clone();
     let task = tokio::spawn(async move {
-        let report = crate::connect::run::run(cfg, tx, cancel).await;
-        if let Some(c) = report
-            .cause
-            .as_ref()
-            .filter(|c| c.code == "signaling" || c.code == "peer-connection")
-        {
-            eprintln!("iceprobe: error: {}", c.text);
-        }
-        report.verdict.exit_code
+        crate::connect::run::run(cfg, tx, cancel)
+            .await
+            .verdict
+            .exit_code
     });
     let format = a.output.format;
     render_until_done(
@@ -437,7 +429,20 @@ async fn run_connect(
         interrupted,
         out,
         format == Format::Table,
-        |_| None,
+        // Signaling and set-up failures are errors of the run itself: say them on stderr too,
+        // so they are seen whatever --format prints.
+        |ev| {
+            if let ConnectEvent::Summary(r) = ev {
+                if let Some(c) = r
+                    .cause
+                    .as_ref()
+                    .filter(|c| c.code == "signaling" || c.code == "peer-connection")
+                {
+                    let _ = writeln!(err, "iceprobe: error: {}", c.text);
+                }
+            }
+            None
+        },
         |ev, w| render_connect_event(format, ev, w, &style),
     )
     .await
