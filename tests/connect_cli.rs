@@ -190,6 +190,35 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `iceprobe connect --listen` on a free loopback port, bound to 127.0.0.1, with `extra`
+/// flags; stdout piped or discarded. Returns the listen address, the child, the receiver of the
+/// URL it prints, and the thread collecting the rest of its stderr.
+fn listener(
+    extra: &[&str],
+    stdout_piped: bool,
+) -> (
+    String,
+    Child,
+    mpsc::Receiver<String>,
+    thread::JoinHandle<String>,
+) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut l = iceprobe()
+        .args(["connect", "--listen", &listen, "--bind", "127.0.0.1"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(if stdout_piped {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (urls, err) = stderr_line(l.stderr.take().unwrap(), peer_url);
+    (listen, l, urls, err)
+}
+
 fn peer_url(line: &str) -> Option<String> {
     line.split_whitespace()
         .skip_while(|w| *w != "--peer")
@@ -199,26 +228,7 @@ fn peer_url(line: &str) -> Option<String> {
 
 #[test]
 fn two_processes_over_http_signaling() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut l = iceprobe()
-        .args([
-            "connect",
-            "--listen",
-            &listen,
-            "--bind",
-            "127.0.0.1",
-            "--count",
-            "5",
-            "--format",
-            "json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (urls, l_err) = stderr_line(l.stderr.take().unwrap(), peer_url);
+    let (listen, l, urls, l_err) = listener(&["--count", "5", "--format", "json"], true);
     let url = urls
         .recv_timeout(Duration::from_secs(10))
         .expect("the listener prints the URL");
@@ -250,24 +260,7 @@ fn two_processes_over_http_signaling() {
 
 #[test]
 fn wrong_token_is_refused_clearly() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut l = iceprobe()
-        .args([
-            "connect",
-            "--listen",
-            &listen,
-            "--bind",
-            "127.0.0.1",
-            "--timeout",
-            "8s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (urls, _err) = stderr_line(l.stderr.take().unwrap(), peer_url);
+    let (listen, l, urls, _err) = listener(&["--timeout", "8s"], false);
     urls.recv_timeout(Duration::from_secs(10)).unwrap();
     let bad = format!("http://{listen}/0123456789abcdef0123456789abcdef");
     let (out, took) = run(&["connect", "--peer", &bad, "--bind", "127.0.0.1"]);
@@ -398,24 +391,7 @@ fn stdio_garbage_is_a_clear_usage_error() {
 
 #[test]
 fn ctrl_c_while_waiting_for_a_peer_exits_130_with_a_report() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut l = iceprobe()
-        .args([
-            "connect",
-            "--listen",
-            &listen,
-            "--bind",
-            "127.0.0.1",
-            "--format",
-            "json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (urls, _err) = stderr_line(l.stderr.take().unwrap(), peer_url);
+    let (_, l, urls, _err) = listener(&["--format", "json"], true);
     urls.recv_timeout(Duration::from_secs(10)).unwrap();
     let t0 = Instant::now();
     Command::new("kill")
@@ -447,24 +423,7 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
 
 #[test]
 fn the_signaling_endpoint_refuses_strangers_and_garbage() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut l = iceprobe()
-        .args([
-            "connect",
-            "--listen",
-            &listen,
-            "--bind",
-            "127.0.0.1",
-            "--timeout",
-            "6s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (urls, _err) = stderr_line(l.stderr.take().unwrap(), peer_url);
+    let (listen, l, urls, _err) = listener(&["--timeout", "6s"], false);
     let url = urls.recv_timeout(Duration::from_secs(10)).unwrap();
     let token = url.rsplit('/').next().unwrap().to_string();
     let r = http(&listen, "POST", "/nottoken/messages", "{}");
