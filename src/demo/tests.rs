@@ -352,11 +352,11 @@ impl TurnTest {
     }
 }
 
-#[tokio::test]
-async fn turn_allocate_permission_and_relay_over_udp() {
+/// Allocate over `via`, then permission and a data round trip to a peer through the relay.
+async fn allocate_and_relay(via: Via) {
     within(async {
         let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn = TurnTest::new(&server, Via::Udp, server.password.expose()).await;
+        let mut turn = TurnTest::new(&server, via, server.password.expose()).await;
         let relayed = turn.allocate().await;
         assert_eq!(relayed.ip(), LOOPBACK);
         assert_ne!(relayed, server.udp);
@@ -368,31 +368,18 @@ async fn turn_allocate_permission_and_relay_over_udp() {
 }
 
 #[tokio::test]
+async fn turn_allocate_permission_and_relay_over_udp() {
+    allocate_and_relay(Via::Udp).await;
+}
+
+#[tokio::test]
 async fn turn_allocate_permission_and_relay_over_tcp() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn = TurnTest::new(&server, Via::Tcp, server.password.expose()).await;
-        let relayed = turn.allocate().await;
-        assert_eq!(relayed.ip(), LOOPBACK);
-        let peer = UdpSocket::bind((LOOPBACK, 0)).await.expect("peer");
-        turn.relay_round_trip(relayed, &peer).await;
-        server.shutdown().await;
-    })
-    .await;
+    allocate_and_relay(Via::Tcp).await;
 }
 
 #[tokio::test]
 async fn turn_allocate_permission_and_relay_over_tls() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn = TurnTest::new(&server, Via::Tls, server.password.expose()).await;
-        let relayed = turn.allocate().await;
-        assert_eq!(relayed.ip(), LOOPBACK);
-        let peer = UdpSocket::bind((LOOPBACK, 0)).await.expect("peer");
-        turn.relay_round_trip(relayed, &peer).await;
-        server.shutdown().await;
-    })
-    .await;
+    allocate_and_relay(Via::Tls).await;
 }
 
 #[tokio::test]
