@@ -890,32 +890,55 @@ pub(super) mod tests {
         Ok(())
     }
 
-    fn schema() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/schema/gather-v1.schema.json"
-        );
+    /// A schema file under docs/schema.
+    pub(in crate::report) fn schema(file: &str) -> Value {
+        let path = format!("{}/docs/schema/{file}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Validate a JSON report against the schema's root and every NDJSON line against
+    /// `#/$defs/{event}`; returns the report for further (negative) checks.
+    pub(in crate::report) fn assert_matches_schema(
+        root: &Value,
+        event: &str,
+        json: &str,
+        ndjson: &str,
+    ) -> Value {
+        let report: Value = serde_json::from_str(json).unwrap();
+        validate(root, root, &report, "").unwrap();
+        let event = serde_json::json!({ "$ref": format!("#/$defs/{event}") });
+        for line in ndjson.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            validate(root, &event, &v, "").unwrap();
+        }
+        report
+    }
+
+    /// The validator is not vacuous: `spoil` makes `report` invalid and it must be rejected.
+    pub(in crate::report) fn assert_rejected(
+        root: &Value,
+        report: &Value,
+        spoil: impl FnOnce(&mut Value),
+    ) {
+        let mut bad = report.clone();
+        spoil(&mut bad);
+        assert!(validate(root, root, &bad, "").is_err(), "accepted: {bad}");
     }
 
     #[test]
     fn output_matches_the_schema() {
-        let root = schema();
-        let report: Value =
-            serde_json::from_str(&render_all(Format::Json, &Style::default())).unwrap();
-        validate(&root, &root, &report, "").unwrap();
-        let event = serde_json::json!({ "$ref": "#/$defs/Event" });
-        for line in render_all(Format::Ndjson, &Style::default()).lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            validate(&root, &event, &v, "").unwrap();
-        }
-        // The validator is not vacuous.
-        let mut bad = report.clone();
-        bad["servers"][0]["relay"]["status"] = "no".into();
-        assert!(validate(&root, &root, &bad, "").is_err());
-        let mut bad = report;
-        bad["candidates"][0]["extra"] = 1.into();
-        assert!(validate(&root, &root, &bad, "").is_err());
+        let root = schema("gather-v1.schema.json");
+        let style = Style::default();
+        let report = assert_matches_schema(
+            &root,
+            "Event",
+            &render_all(Format::Json, &style),
+            &render_all(Format::Ndjson, &style),
+        );
+        assert_rejected(&root, &report, |r| {
+            r["servers"][0]["relay"]["status"] = "no".into()
+        });
+        assert_rejected(&root, &report, |r| r["candidates"][0]["extra"] = 1.into());
     }
 
     #[test]
@@ -969,7 +992,7 @@ pub(super) mod tests {
                 Protocol::Udp | Protocol::Tcp | Protocol::Tls => {}
             }
         }
-        let root = schema();
+        let root = schema("gather-v1.schema.json");
         let names = |def: &str| root["$defs"][def]["enum"].clone();
         let words = |v: Vec<Value>| Value::Array(v);
         assert_eq!(names("Phase"), words(phases.iter().map(json).collect()));
