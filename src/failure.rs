@@ -159,6 +159,67 @@ pub fn explain_connect(kind: std::io::ErrorKind, port: u16) -> String {
     }
 }
 
+/// A failure explained: what a report needs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// STUN/TURN ERROR-CODE, when there was one.
+    pub code: Option<u16>,
+    /// The server's reason phrase or our technical reason.
+    pub reason: Option<String>,
+    /// The plain-language cause.
+    pub cause: String,
+}
+
+/// Explain a failed TURN-client operation (pure): the phase it belongs to (401/438/441 are
+/// authentication), its code and reason, and the cause. `ctx` carries what refines 401 causes.
+pub fn explain_turn(
+    op: crate::proto::turn::TurnOp,
+    failure: &crate::proto::turn::TurnFailure,
+    proto: Protocol,
+    port: u16,
+    ctx: &ErrorContext,
+) -> Explained {
+    use crate::proto::turn::{TurnFailure, TurnOp};
+    let phase = match op {
+        TurnOp::Allocate => Phase::TurnAllocate,
+        TurnOp::CreatePermission => Phase::Permission,
+        TurnOp::ChannelBind => Phase::Channel,
+        TurnOp::Release => Phase::Release,
+        TurnOp::Binding => Phase::Stun,
+    };
+    match failure {
+        TurnFailure::Rejected(e) => {
+            let phase = if matches!(e.code, 401 | 438 | 441) { Phase::TurnAuth } else { phase };
+            Explained {
+                phase,
+                code: Some(e.code),
+                reason: Some(e.reason.clone()),
+                cause: explain_code(phase, e.code, &ctx.with_alternate(e.alternate_server)),
+            }
+        }
+        TurnFailure::Timeout => Explained {
+            phase: Phase::Timeout,
+            code: None,
+            reason: None,
+            cause: explain_silence(proto, port, None),
+        },
+        TurnFailure::NoCredentials { realm } => Explained {
+            phase: Phase::TurnAuth,
+            code: Some(401),
+            reason: realm.as_ref().map(|r| format!("realm {r:?}")),
+            cause: "the TURN server requires credentials: pass --username and --credential (or --turn-secret)".into(),
+        },
+        TurnFailure::Protocol(p) => Explained {
+            phase,
+            code: None,
+            reason: Some(p.clone()),
+            cause: format!("the server's reply broke the STUN/TURN protocol: {p}"),
+        },
+    }
+}
+
 /// An error event: one server URL failed at one phase.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -245,6 +306,61 @@ mod tests {
         ];
         for (user, want) in cases {
             assert_eq!(expired_rest_username(user, now), *want, "{user:?}");
+        }
+    }
+
+    #[test]
+    fn turn_failures_map_to_phases() {
+        use crate::proto::stun::ErrorCode;
+        use crate::proto::turn::{TurnFailure, TurnOp};
+        let rejected = |code| {
+            TurnFailure::Rejected(ErrorCode {
+                code,
+                reason: "r".into(),
+                alternate_server: None,
+            })
+        };
+        let ctx = ErrorContext::default();
+        let cases = [
+            (TurnOp::Allocate, rejected(401), Phase::TurnAuth, Some(401)),
+            (TurnOp::Allocate, rejected(438), Phase::TurnAuth, Some(438)),
+            (
+                TurnOp::Allocate,
+                rejected(486),
+                Phase::TurnAllocate,
+                Some(486),
+            ),
+            (
+                TurnOp::CreatePermission,
+                rejected(403),
+                Phase::Permission,
+                Some(403),
+            ),
+            (
+                TurnOp::ChannelBind,
+                rejected(400),
+                Phase::Channel,
+                Some(400),
+            ),
+            (TurnOp::Binding, rejected(420), Phase::Stun, Some(420)),
+            (TurnOp::Release, TurnFailure::Timeout, Phase::Timeout, None),
+            (
+                TurnOp::Allocate,
+                TurnFailure::NoCredentials { realm: None },
+                Phase::TurnAuth,
+                Some(401),
+            ),
+            (
+                TurnOp::Allocate,
+                TurnFailure::Protocol("x".into()),
+                Phase::TurnAllocate,
+                None,
+            ),
+        ];
+        for (op, failure, phase, code) in cases {
+            let e = explain_turn(op, &failure, Protocol::Udp, 3478, &ctx);
+            assert_eq!((e.phase, e.code), (phase, code), "{op:?} {failure:?}");
+            assert!(!e.cause.is_empty());
         }
     }
 

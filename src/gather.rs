@@ -16,7 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::candidate::{Candidate, CandidateType};
 use crate::failure::{
-    expired_rest_username, explain_code, explain_silence, ErrorContext, Failure, Phase,
+    expired_rest_username, explain_code, explain_silence, explain_turn, ErrorContext, Failure,
+    Phase,
 };
 use crate::ice_url::{Protocol, Scheme, ServerUrl};
 use crate::net::connect;
@@ -667,38 +668,15 @@ fn turn_failure(
     op: TurnOp,
     failure: TurnFailure,
 ) -> Expectation {
-    let url = &server.url;
-    let phase = match op {
-        TurnOp::Allocate => Phase::TurnAllocate,
-        TurnOp::CreatePermission => Phase::Permission,
-        TurnOp::ChannelBind => Phase::Channel,
-        TurnOp::Release => Phase::Release,
-        TurnOp::Binding => Phase::Stun,
+    let err_ctx = ErrorContext {
+        rest_expired_at: server
+            .username
+            .as_deref()
+            .and_then(|u| expired_rest_username(u, ctx.now_unix)),
+        ..ctx.err_ctx.clone()
     };
-    match failure {
-        TurnFailure::Rejected(e) => {
-            let phase = if matches!(e.code, 401 | 438 | 441) { Phase::TurnAuth } else { phase };
-            let err_ctx = ErrorContext {
-                rest_expired_at: server
-                    .username
-                    .as_deref()
-                    .and_then(|u| expired_rest_username(u, ctx.now_unix)),
-                ..ctx.err_ctx.with_alternate(e.alternate_server)
-            };
-            let cause = explain_code(phase, e.code, &err_ctx);
-            ctx.fail(url, Some(addr), phase, Some(e.code), Some(e.reason), cause)
-        }
-        TurnFailure::Timeout => ctx.fail(url, Some(addr), Phase::Timeout, None, None, explain_silence(proto, addr.port(), None)),
-        TurnFailure::NoCredentials { realm } => ctx.fail(
-            url,
-            Some(addr),
-            Phase::TurnAuth,
-            Some(401),
-            realm.map(|r| format!("realm {r:?}")),
-            "the TURN server requires credentials: pass --username and --credential (or --turn-secret)".into(),
-        ),
-        TurnFailure::Protocol(p) => ctx.fail(url, Some(addr), phase, None, Some(p.clone()), format!("the server's reply broke the TURN protocol: {p}")),
-    }
+    let e = explain_turn(op, &failure, proto, addr.port(), &err_ctx);
+    ctx.fail(&server.url, Some(addr), e.phase, e.code, e.reason, e.cause)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::probe::RowInput;
-use crate::failure::{explain_code, explain_silence, ErrorContext, Phase};
+use crate::failure::{explain_silence, explain_turn, ErrorContext, Phase};
 use crate::ice_url::Protocol;
 use crate::net::driver::Stop;
 use crate::proto::turn::{TurnFailure, TurnOp};
@@ -166,29 +166,8 @@ pub(super) fn turn_failure<T>(
     port: u16,
     ctx: &ErrorContext,
 ) -> Stage<T> {
-    let phase = match op {
-        TurnOp::Allocate => Phase::TurnAllocate,
-        TurnOp::CreatePermission => Phase::Permission,
-        TurnOp::ChannelBind => Phase::Channel,
-        TurnOp::Release => Phase::Release,
-        TurnOp::Binding => Phase::Stun,
-    };
-    match failure {
-        TurnFailure::Rejected(e) => {
-            let phase = if matches!(e.code, 401 | 438 | 441) { Phase::TurnAuth } else { phase };
-            let cause = explain_code(phase, e.code, &ctx.with_alternate(e.alternate_server));
-            failed(None, phase, Some(e.code), Some(e.reason), cause)
-        }
-        TurnFailure::Timeout => failed(None, Phase::Timeout, None, None, explain_silence(proto, port, None)),
-        TurnFailure::NoCredentials { realm } => failed(
-            None,
-            Phase::TurnAuth,
-            Some(401),
-            realm.map(|r| format!("realm {r:?}")),
-            "the TURN server requires credentials: pass --username and --credential (or --turn-secret)".into(),
-        ),
-        TurnFailure::Protocol(p) => failed(None, phase, None, Some(p.clone()), format!("the server's reply broke the protocol: {p}")),
-    }
+    let e = explain_turn(op, &failure, proto, port, ctx);
+    failed(None, e.phase, e.code, e.reason, e.cause)
 }
 
 /// The permission stage when the second (peer) allocation, the echo test's far end, failed:
