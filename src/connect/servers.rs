@@ -10,8 +10,9 @@ use crate::ice_url::{Protocol, Scheme};
 use crate::report::connect::SkippedServer;
 use crate::servers::IceServer;
 
-/// The servers handed to webrtc, their URLs for the report, and the skipped ones.
-#[derive(Debug, Default)]
+/// The servers handed to webrtc, their URLs for the report, and the skipped ones. `Debug`
+/// leaves out `ice_servers`, whose credentials are plain strings.
+#[derive(Default)]
 pub struct WebrtcServers {
     /// For `RTCConfiguration::ice_servers` (credentials included: never print these).
     pub ice_servers: Vec<RTCIceServer>,
@@ -23,6 +24,21 @@ pub struct WebrtcServers {
     pub has_relay: bool,
     /// (URL given to webrtc, URL as the user gave it): candidates name the latter.
     pub names: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for WebrtcServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebrtcServers")
+            .field(
+                "ice_servers",
+                &format_args!("[{} servers, credentials redacted]", self.ice_servers.len()),
+            )
+            .field("used", &self.used)
+            .field("skipped", &self.skipped)
+            .field("has_relay", &self.has_relay)
+            .field("names", &self.names)
+            .finish()
+    }
 }
 
 /// Split and convert `servers`.
@@ -108,5 +124,23 @@ mod tests {
     #[test]
     fn stun_only_has_no_relay() {
         assert!(!webrtc_servers(&[server("stun:198.18.0.1")]).has_relay);
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let s = IceServer {
+            url: "turn:198.18.0.1".parse().unwrap(),
+            username: Some("alice".into()),
+            credential: Some(Secret::new("hunter2")),
+        };
+        let w = webrtc_servers(&[s]);
+        assert!(!w.ice_servers.is_empty());
+        assert!(!format!("{w:?}").contains("hunter2"));
     }
 }
