@@ -126,6 +126,25 @@ pub fn expired_rest_username(username: &str, now_unix: u64) -> Option<u64> {
     (expiry >= 1_000_000_000 && expiry < now_unix).then_some(expiry)
 }
 
+/// Plain-language cause when no valid answer came: `rejected` (a [`Rejects::summary`]) says the
+/// server did answer, with replies that had to be discarded; without it the server was silent.
+///
+/// [`Rejects::summary`]: crate::proto::reject::Rejects::summary
+pub fn explain_no_answer(
+    proto: Protocol,
+    port: u16,
+    sends: Option<u32>,
+    rejected: Option<&str>,
+) -> String {
+    match rejected {
+        Some(r) => format!(
+            "no valid STUN/TURN answer on {} {port}: {r}. Something answers, but not as a working STUN/TURN server: a broken or hostile server, or a middlebox rewriting packets",
+            proto.as_str().to_uppercase()
+        ),
+        None => explain_silence(proto, port, sends),
+    }
+}
+
 /// Plain-language cause when a server never answered.
 pub fn explain_silence(proto: Protocol, port: u16, sends: Option<u32>) -> String {
     match proto {
@@ -139,6 +158,22 @@ pub fn explain_silence(proto: Protocol, port: u16, sends: Option<u32>) -> String
         Protocol::Tls => format!(
             "TLS on port {port} completed but no STUN/TURN answer: the service behind TLS may not speak STUN/TURN"
         ),
+    }
+}
+
+/// Phase and cause for a link that failed mid-conversation.
+pub fn explain_io(proto: Protocol, port: u16, e: &std::io::Error) -> (Phase, String) {
+    let name = proto.as_str().to_uppercase();
+    match e.kind() {
+        std::io::ErrorKind::InvalidData => (
+            Phase::Stun,
+            format!("{e} on {name} {port}: the port serves another protocol, or a middlebox corrupts the stream"),
+        ),
+        std::io::ErrorKind::ConnectionReset => (
+            Phase::Connect,
+            format!("the server or a middlebox reset the {name} connection to port {port}"),
+        ),
+        _ => (Phase::Connect, format!("network error on {name} {port}: {e}")),
     }
 }
 
@@ -199,11 +234,11 @@ pub fn explain_turn(
                 cause: explain_code(phase, e.code, &ctx.with_alternate(e.alternate_server)),
             }
         }
-        TurnFailure::Timeout => Explained {
+        TurnFailure::Timeout { rejected } => Explained {
             phase: Phase::Timeout,
             code: None,
-            reason: None,
-            cause: explain_silence(proto, port, None),
+            reason: rejected.as_ref().map(|_| "replies rejected".to_string()),
+            cause: explain_no_answer(proto, port, None, rejected.as_deref()),
         },
         TurnFailure::NoCredentials { realm } => Explained {
             phase: Phase::TurnAuth,
@@ -343,7 +378,12 @@ mod tests {
                 Some(400),
             ),
             (TurnOp::Binding, rejected(420), Phase::Stun, Some(420)),
-            (TurnOp::Release, TurnFailure::Timeout, Phase::Timeout, None),
+            (
+                TurnOp::Release,
+                TurnFailure::Timeout { rejected: None },
+                Phase::Timeout,
+                None,
+            ),
             (
                 TurnOp::Allocate,
                 TurnFailure::NoCredentials { realm: None },

@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::candidate::{Candidate, CandidateType};
 use crate::failure::{
-    expired_rest_username, explain_code, explain_silence, explain_turn, ErrorContext, Failure,
-    Phase,
+    expired_rest_username, explain_code, explain_io, explain_no_answer, explain_turn, ErrorContext,
+    Failure, Phase,
 };
 use crate::ice_url::{Protocol, Scheme, ServerUrl};
 use crate::net::connect;
@@ -466,15 +466,21 @@ async fn srflx_probe(
             "the server answered Binding without a mapped address: not a working STUN server"
                 .into(),
         ),
-        (Some(BindingOutcome::Timeout { sends }), _) => ctx.fail(
-            url,
-            Some(addr),
-            Phase::Timeout,
-            None,
-            None,
-            explain_silence(proto, addr.port(), Some(sends)),
-        ),
-        (None, stop) => stop_failure(ctx, url, addr, proto, Phase::Stun, stop),
+        (Some(BindingOutcome::Timeout { sends }), _) => {
+            let rejected = binding.rejects().summary();
+            ctx.fail(
+                url,
+                Some(addr),
+                Phase::Timeout,
+                None,
+                rejected.as_ref().map(|_| "replies rejected".to_string()),
+                explain_no_answer(proto, addr.port(), Some(sends), rejected.as_deref()),
+            )
+        }
+        (None, stop) => {
+            let rejected = binding.rejects().summary();
+            stop_failure(ctx, url, addr, proto, Phase::Stun, stop, rejected)
+        }
     }
 }
 
@@ -485,6 +491,7 @@ fn stop_failure(
     proto: Protocol,
     phase: Phase,
     stop: Stop,
+    rejected: Option<String>,
 ) -> Expectation {
     match stop {
         Stop::Cancelled => ctx.fail(
@@ -500,8 +507,8 @@ fn stop_failure(
             Some(addr),
             Phase::Timeout,
             None,
-            None,
-            explain_silence(proto, addr.port(), None),
+            rejected.as_ref().map(|_| "replies rejected".to_string()),
+            explain_no_answer(proto, addr.port(), None, rejected.as_deref()),
         ),
         Stop::Closed => ctx.fail(
             url,
@@ -511,14 +518,10 @@ fn stop_failure(
             Some("connection closed".into()),
             "the server closed the connection without answering".into(),
         ),
-        Stop::Io(e) => ctx.fail(
-            url,
-            Some(addr),
-            phase,
-            None,
-            Some(e.to_string()),
-            format!("network error talking to the server: {e}"),
-        ),
+        Stop::Io(e) => {
+            let (phase, cause) = explain_io(proto, addr.port(), &e);
+            ctx.fail(url, Some(addr), phase, None, Some(e.to_string()), cause)
+        }
     }
 }
 
@@ -610,8 +613,10 @@ async fn relay_probe(
         },
     )
     .await;
-    let result =
-        result.unwrap_or_else(|| stop_failure(ctx, url, addr, proto, Phase::TurnAllocate, stop));
+    let rejected = client.rejects().summary();
+    let result = result.unwrap_or_else(|| {
+        stop_failure(ctx, url, addr, proto, Phase::TurnAllocate, stop, rejected)
+    });
     let released = release(ctx, &mut link, &mut client, url, relayed_addr).await;
     link.close().await;
     (result, released)

@@ -289,7 +289,12 @@ pub async fn probe_row(
         }
     }
     if !matches!(stop, Stop::Done) {
-        let stage = stop_stage(&stop, proto, input.addr.port());
+        let stage = stop_stage(
+            &stop,
+            proto,
+            input.addr.port(),
+            a.client.rejects().summary(),
+        );
         if !row.binding.is_ok() && !row.binding.is_failed() {
             row.binding = stage.clone();
         }
@@ -347,7 +352,9 @@ pub async fn probe_row(
                 &err_ctx,
             )),
             None => peer_allocation_failure(match &b_stop {
-                Some(stop) => stop_stage(stop, proto, input.addr.port()),
+                Some(stop) => {
+                    stop_stage(stop, proto, input.addr.port(), b.client.rejects().summary())
+                }
                 None => failed(
                     None,
                     Phase::Relay,
@@ -404,7 +411,12 @@ pub async fn probe_row(
         Some(TurnEvent::Failed { op, failure }) => {
             turn_failure(op, failure, proto, input.addr.port(), &err_ctx)
         }
-        _ => stop_stage(&Stop::Deadline, proto, input.addr.port()),
+        _ => stop_stage(
+            &Stop::Deadline,
+            proto,
+            input.addr.port(),
+            a.client.rejects().summary(),
+        ),
     };
     row.channel = match chan {
         Some(TurnEvent::ChannelBound { rtt, .. }) => Stage::Ok {
@@ -414,7 +426,12 @@ pub async fn probe_row(
         Some(TurnEvent::Failed { op, failure }) => {
             turn_failure(op, failure, proto, input.addr.port(), &err_ctx)
         }
-        _ => stop_stage(&Stop::Deadline, proto, input.addr.port()),
+        _ => stop_stage(
+            &Stop::Deadline,
+            proto,
+            input.addr.port(),
+            a.client.rejects().summary(),
+        ),
     };
 
     // Echo: A → relay A → relay B → B, and back, once by Send indication, once by ChannelData.
@@ -429,6 +446,7 @@ pub async fn probe_row(
             a.client.channel_data(CHANNEL, &chan_payload);
         }
         let want_chan = row.channel.is_ok();
+        let rejected_before = a.client.rejects().count() + b.client.rejects().count();
         let (mut got_send, mut got_chan) = (None, None);
         let mut echoed = 0;
         let (mut ca, mut cb) = (cancel.clone(), cancel.clone());
@@ -458,8 +476,20 @@ pub async fn probe_row(
                 echoed >= if want_chan { 2 } else { 1 }
             }),
         );
+        // What the relay sent instead of the echo, when it sent something unusable.
+        let garbled = (a.client.rejects().count() + b.client.rejects().count() > rejected_before)
+            .then(|| {
+                a.client
+                    .rejects()
+                    .summary()
+                    .or_else(|| b.client.rejects().summary())
+            })
+            .flatten();
         let silent = |what: &str| {
-            failed(None, Phase::Relay, None, Some("no echo".into()), format!("data sent by {what} did not come back through the relay: the server does not relay between allocations (check denied-peer-ip / allowed-peer-ip) or drops relayed UDP"))
+            match &garbled {
+            Some(r) => failed(None, Phase::Relay, None, Some("replies rejected".into()), format!("data sent by {what} did not come back intact through the relay: {r}")),
+            None => failed(None, Phase::Relay, None, Some("no echo".into()), format!("data sent by {what} did not come back through the relay: the server does not relay between allocations (check denied-peer-ip / allowed-peer-ip) or drops relayed UDP")),
+        }
         };
         let bytes = send_payload.len();
         row.send_echo = match got_send {

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use super::plan::{plan, Target};
 use super::probe::{probe_row, ProbeConfig, RowInput};
+use super::stages::redirect_not_followed;
 use super::verdict::{
     check_verdict, cross_warnings, fix_list, row_verdict, row_warnings, CERT_EXPIRY_WARN_DAYS,
 };
@@ -280,8 +281,22 @@ pub async fn check(
             let _permit = sem.acquire_owned().await.ok();
             let mut rows = vec![probe_row(&pc, input.clone(), deadline, cancel.clone()).await];
             // 300 Try Alternate: follow it once, and report both (never a chain of redirects).
-            if let Some(alt) = redirect(&rows[0], &input) {
-                rows.push(probe_row(&pc, alt, deadline, cancel).await);
+            match redirect(&rows[0], &input) {
+                Some(alt) if alt.addr == input.addr => redirect_not_followed(
+                    &mut rows[0],
+                    format!("300 Try Alternate names this same server ({}) as ALTERNATE-SERVER: a redirect loop, clients that follow it never get an allocation", input.addr),
+                ),
+                Some(alt) => {
+                    let mut second = probe_row(&pc, alt, deadline, cancel).await;
+                    if let Some(again) = second.alternate_server.clone() {
+                        redirect_not_followed(
+                            &mut second,
+                            format!("redirected again, to {again}: a chain or loop of 300 redirects; iceprobe follows one, as clients should not follow more"),
+                        );
+                    }
+                    rows.push(second);
+                }
+                None => {}
             }
             for row in rows.iter_mut() {
                 row.warnings = row_warnings(row, CERT_EXPIRY_WARN_DAYS);

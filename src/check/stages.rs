@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::probe::RowInput;
-use crate::failure::{explain_silence, explain_turn, ErrorContext, Phase};
+use crate::failure::{explain_io, explain_no_answer, explain_turn, ErrorContext, Phase};
 use crate::ice_url::Protocol;
 use crate::net::driver::Stop;
 use crate::proto::turn::{TurnFailure, TurnOp};
@@ -126,14 +126,20 @@ pub(super) fn stage_cast<T, U>(s: &Stage<T>) -> Stage<U> {
     }
 }
 
-pub(super) fn stop_stage<T>(stop: &Stop, proto: Protocol, port: u16) -> Stage<T> {
+/// The stage for a driver stop; `rejected` summarises replies the machine discarded.
+pub(super) fn stop_stage<T>(
+    stop: &Stop,
+    proto: Protocol,
+    port: u16,
+    rejected: Option<String>,
+) -> Stage<T> {
     match stop {
         Stop::Deadline | Stop::Done => failed(
             None,
             Phase::Timeout,
             None,
-            None,
-            explain_silence(proto, port, None),
+            rejected.as_ref().map(|_| "replies rejected".to_string()),
+            explain_no_answer(proto, port, None, rejected.as_deref()),
         ),
         Stop::Cancelled => failed(
             None,
@@ -149,13 +155,10 @@ pub(super) fn stop_stage<T>(stop: &Stop, proto: Protocol, port: u16) -> Stage<T>
             Some("connection closed".into()),
             "the server closed the connection".into(),
         ),
-        Stop::Io(e) => failed(
-            None,
-            Phase::Connect,
-            None,
-            Some(e.to_string()),
-            format!("network error: {e}"),
-        ),
+        Stop::Io(e) => {
+            let (phase, cause) = explain_io(proto, port, e);
+            failed(None, phase, None, Some(e.to_string()), cause)
+        }
     }
 }
 
@@ -168,6 +171,29 @@ pub(super) fn turn_failure<T>(
 ) -> Stage<T> {
     let e = explain_turn(op, &failure, proto, port, ctx);
     failed(None, e.phase, e.code, e.reason, e.cause)
+}
+
+/// A 300 redirect that will not be followed (it points back at the same server, or it is a
+/// second redirect): the stage that recorded "redirected" becomes a failure with `cause`.
+pub(super) fn redirect_not_followed(row: &mut CheckRow, cause: String) {
+    fn fix<T>(s: &mut Stage<T>, cause: &str) -> bool {
+        match s {
+            Stage::NotChecked { reason } if reason.starts_with("300 Try Alternate") => {
+                *s = failed(
+                    None,
+                    Phase::TurnAllocate,
+                    Some(300),
+                    Some("Try Alternate".into()),
+                    cause.to_string(),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+    if !fix(&mut row.challenge, &cause) {
+        fix(&mut row.allocate, &cause);
+    }
 }
 
 /// The permission stage when the second (peer) allocation, the echo test's far end, failed:
@@ -234,7 +260,7 @@ mod tests {
         assert!(cause.contains("allocation quota reached"), "{cause}");
         assert!(cause.contains("user-quota must be at least 2"), "{cause}");
 
-        let silent = stop_stage::<Nothing>(&Stop::Deadline, Protocol::Udp, 3478);
+        let silent = stop_stage::<Nothing>(&Stop::Deadline, Protocol::Udp, 3478, None);
         let Stage::Failed { code, cause, .. } = peer_allocation_failure(silent) else {
             panic!("must fail");
         };

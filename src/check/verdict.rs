@@ -246,7 +246,8 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
             Some(true) => {}
         }
     }
-    if let Some(alt) = &row.alternate_server {
+    let redirect_failed = [row.challenge.code(), row.allocate.code()].contains(&Some(300));
+    if let (Some(alt), false) = (&row.alternate_server, redirect_failed) {
         out.push(warning(
             kind::REDIRECTED,
             format!(

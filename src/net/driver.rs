@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::stream::StreamLink;
 use super::udp::UdpLink;
 use crate::proto::binding::{Binding, BindingOutcome};
-use crate::proto::stun;
+use crate::proto::reject::Reject;
 use crate::proto::turn::{TurnClient, TurnEvent};
 
 /// A link to one server: a routed view of a shared UDP socket, or a framed stream.
@@ -51,11 +51,20 @@ impl Link {
         }
     }
 
-    async fn recv(&mut self) -> io::Result<Option<Vec<u8>>> {
+    /// The next message, with its source for UDP (streams have only one).
+    async fn recv(&mut self) -> io::Result<Option<(Option<SocketAddr>, Vec<u8>)>> {
         match self {
-            Link::Udp(l) => Ok(l.recv().await.map(|(_, b)| b)),
-            Link::Stream(l) => l.recv().await,
+            Link::Udp(l) => Ok(l.recv().await.map(|(from, b)| (Some(from), b))),
+            Link::Stream(l) => Ok(l.recv().await?.map(|b| (None, b))),
             Link::Closed => Ok(None),
+        }
+    }
+
+    /// Bytes of an unfinished stream message held when the wait ended.
+    fn buffered(&self) -> usize {
+        match self {
+            Link::Stream(l) => l.buffered(),
+            _ => 0,
         }
     }
 
@@ -81,14 +90,14 @@ pub trait Machine {
     fn next_timeout(&self) -> Option<Instant>;
     /// Next event.
     fn event(&mut self) -> Option<Self::Event>;
+    /// Something arrived that the machine must not see (wrong source, unfinished message).
+    fn reject(&mut self, r: Reject);
 }
 
 impl Machine for Binding {
     type Event = BindingOutcome;
     fn input(&mut self, now: Instant, bytes: &[u8]) {
-        if let Ok(d) = stun::decode(bytes) {
-            self.handle_input(now, &d);
-        }
+        self.handle_bytes(now, bytes);
     }
     fn timeout(&mut self, now: Instant) {
         self.handle_timeout(now)
@@ -101,6 +110,9 @@ impl Machine for Binding {
     }
     fn event(&mut self) -> Option<BindingOutcome> {
         self.poll_outcome()
+    }
+    fn reject(&mut self, r: Reject) {
+        Binding::reject(self, r)
     }
 }
 
@@ -120,6 +132,9 @@ impl Machine for TurnClient {
     }
     fn event(&mut self) -> Option<TurnEvent> {
         self.poll_event()
+    }
+    fn reject(&mut self, r: Reject) {
+        TurnClient::reject(self, r)
     }
 }
 
@@ -183,15 +198,27 @@ pub async fn drive<M: Machine>(
             continue;
         }
         let wake = m.next_timeout().map_or(deadline, |t| t.min(deadline));
+        let expected = link.remote();
         tokio::select! {
             r = link.recv() => match r {
-                Ok(Some(bytes)) => m.input(Instant::now(), &bytes),
+                // Everything a STUN/TURN server sends us, relayed data included, comes from
+                // its own address; anything else is spoofed or rewritten.
+                Ok(Some((from, bytes))) => match (from, expected) {
+                    (Some(from), Some(expected)) if !same_endpoint(expected, from) => {
+                        m.reject(Reject::WrongSource { from, expected })
+                    }
+                    _ => m.input(Instant::now(), &bytes),
+                },
                 Ok(None) => return Stop::Closed,
                 Err(e) => return Stop::Io(e),
             },
             _ = tokio::time::sleep_until(wake.into()) => {
                 let now = Instant::now();
                 if now >= deadline {
+                    let buffered = link.buffered();
+                    if buffered > 0 {
+                        m.reject(Reject::Incomplete { buffered });
+                    }
                     return Stop::Deadline;
                 }
                 m.timeout(now);
@@ -199,4 +226,9 @@ pub async fn drive<M: Machine>(
             _ = cancelled(cancel) => return Stop::Cancelled,
         }
     }
+}
+
+/// Same IP and port; IPv6 flow info and scope ids are not part of who answered.
+fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
+    a.ip() == b.ip() && a.port() == b.port()
 }

@@ -34,6 +34,8 @@ pub struct StreamLink {
     decoder: TurnStreamDecoder,
     remote: SocketAddr,
     closed: bool,
+    /// Whole messages received so far.
+    received: u64,
 }
 
 impl StreamLink {
@@ -44,12 +46,18 @@ impl StreamLink {
             decoder: TurnStreamDecoder::new(),
             remote,
             closed: false,
+            received: 0,
         }
     }
 
     /// The server address.
     pub fn remote(&self) -> SocketAddr {
         self.remote
+    }
+
+    /// Bytes received that do not yet make a whole message.
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered_len()
     }
 
     /// Write one message.
@@ -64,7 +72,10 @@ impl StreamLink {
         let mut buf = [0u8; 4096];
         loop {
             match self.decoder.next_message() {
-                Ok(Some(m)) => return Ok(Some(m)),
+                Ok(Some(m)) => {
+                    self.received += 1;
+                    return Ok(Some(m));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     return Err(io::Error::new(
@@ -81,6 +92,17 @@ impl StreamLink {
                 self.closed = true;
                 continue;
             }
+            // A chunk that starts a new message shows at once whether the peer speaks STUN/TURN
+            // at all; otherwise the decoder would wait for a "length" read from, say, an HTTP
+            // status line.
+            if self.decoder.buffered_len() == 0 {
+                if let Err(why) = check_start(&buf[..n], self.received == 0) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the server sent bytes that are not STUN/TURN: {why}"),
+                    ));
+                }
+            }
             self.decoder.extend_from_slice(&buf[..n]);
         }
     }
@@ -89,6 +111,33 @@ impl StreamLink {
     pub async fn shutdown(&mut self) {
         let _ = self.stream.shutdown().await;
     }
+}
+
+/// Whether `b` can begin a STUN message (top bits 00, magic cookie) or ChannelData (top bits 01,
+/// channel 0x4000–0x4FFF: RFC 8656 §12 reserves 0x5000–0x7FFF). The `first` message on a
+/// stream must be STUN: ChannelData only flows after a ChannelBind was answered.
+fn check_start(b: &[u8], first: bool) -> Result<(), String> {
+    let ok = match b.first().map(|b0| b0 >> 6) {
+        None => true,
+        Some(0) => b.len() < 8 || b[4..8] == [0x21, 0x12, 0xA4, 0x42],
+        Some(1) => !first && b[0] <= 0x4F,
+        Some(_) => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let shown: String = b
+        .iter()
+        .take(16)
+        .map(|&c| {
+            if c.is_ascii_graphic() || c == b' ' {
+                char::from(c).to_string()
+            } else {
+                format!("\\x{c:02x}")
+            }
+        })
+        .collect();
+    Err(format!("the stream starts with \"{shown}\""))
 }
 
 #[cfg(test)]
@@ -124,6 +173,30 @@ mod tests {
             link.recv().await.unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
+    }
+
+    #[test]
+    fn message_starts_are_recognised() {
+        let stun = stun::binding_request(stun::new_txid());
+        // (bytes, ok as the first message, ok later)
+        let cases: &[(&[u8], bool, bool)] = &[
+            (&stun, true, true),
+            (&stun[..3], true, true), // too short to judge yet
+            (b"\x40\x00\x00\x04abcd", false, true),
+            (b"\x4f\xff\x00\x00", false, true),
+            (b"\x50\x00\x00\x00", false, false), // reserved channel
+            // 'H' = 0x48 would be channel 0x4854: valid only once channels are bound.
+            (b"HTTP/1.1 400 Bad Request", false, true),
+            (b"\x00\x01\x00\x00\xde\xad\xbe\xef", false, false), // wrong magic cookie
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01", false, false), // a TLS handshake record
+            (b"\xff\xff", false, false),
+        ];
+        for (bytes, first, later) in cases {
+            assert_eq!(check_start(bytes, true).is_ok(), *first, "{bytes:?}");
+            assert_eq!(check_start(bytes, false).is_ok(), *later, "{bytes:?}");
+        }
+        let e = check_start(b"HTTP/1.1 400 Bad Request", true).unwrap_err();
+        assert_eq!(e, "the stream starts with \"HTTP/1.1 400 Bad\"");
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! srflx bindings and TURN/UDP allocations all leave from the same port, so the srflx candidates'
 //! base is the host candidate. A reader task routes each datagram to the probe that owns it: STUN
 //! by transaction id (RFC 5389 §7.3), anything else (ChannelData, Data indications with fresh
-//! ids) by the remote address.
+//! ids, junk) to every probe talking to that remote, so that each can tell what it received.
 
 use std::collections::HashMap;
 use std::io;
@@ -18,11 +18,15 @@ use crate::proto::stun::{txid_of, TxId};
 /// Largest datagram we read; STUN over UDP stays well below it (RFC 8489 §6.1).
 const MAX_DATAGRAM: usize = 65_536;
 
+/// Datagrams queued per link before more are dropped. A probe reads its queue at once; only a
+/// flood (a hostile or broken server) fills it, and dropping is what the kernel would do.
+const LINK_QUEUE: usize = 256;
+
 #[derive(Default)]
 struct Routes {
     by_txid: HashMap<TxId, u64>,
-    by_remote: HashMap<SocketAddr, u64>,
-    links: HashMap<u64, mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>>,
+    by_remote: HashMap<SocketAddr, Vec<u64>>,
+    links: HashMap<u64, mpsc::Sender<(SocketAddr, Vec<u8>)>>,
     next_id: u64,
 }
 
@@ -59,13 +63,13 @@ impl UdpMux {
 
     /// A link to `remote`: what it sends is routed back to this link.
     pub fn link(&self, remote: SocketAddr) -> UdpLink {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(LINK_QUEUE);
         let id = {
             let mut r = lock(&self.routes);
             r.next_id += 1;
             let id = r.next_id;
             r.links.insert(id, tx);
-            r.by_remote.insert(remote, id);
+            r.by_remote.entry(remote).or_default().push(id);
             id
         };
         UdpLink {
@@ -93,11 +97,13 @@ async fn read_loop(socket: Arc<UdpSocket>, routes: Arc<Mutex<Routes>>) {
         };
         let bytes = buf[..n].to_vec();
         let r = lock(&routes);
-        let owner = txid_of(&bytes)
-            .and_then(|id| r.by_txid.get(&id).copied())
-            .or_else(|| r.by_remote.get(&from).copied());
-        if let Some(tx) = owner.and_then(|id| r.links.get(&id)) {
-            let _ = tx.send((from, bytes));
+        let by_txid = txid_of(&bytes).and_then(|id| r.by_txid.get(&id).copied());
+        let owners: &[u64] = match &by_txid {
+            Some(id) => std::slice::from_ref(id),
+            None => r.by_remote.get(&from).map_or(&[], Vec::as_slice),
+        };
+        for tx in owners.iter().filter_map(|id| r.links.get(id)) {
+            let _ = tx.try_send((from, bytes.clone()));
         }
     }
 }
@@ -107,7 +113,7 @@ pub struct UdpLink {
     socket: Arc<UdpSocket>,
     routes: Arc<Mutex<Routes>>,
     remote: SocketAddr,
-    rx: mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>,
+    rx: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
     id: u64,
 }
 
@@ -143,7 +149,10 @@ impl Drop for UdpLink {
         r.links.remove(&self.id);
         let id = self.id;
         r.by_txid.retain(|_, v| *v != id);
-        r.by_remote.retain(|_, v| *v != id);
+        r.by_remote.retain(|_, v| {
+            v.retain(|l| *l != id);
+            !v.is_empty()
+        });
     }
 }
 
@@ -175,13 +184,15 @@ mod tests {
         let (_, got_b) = tokio::time::timeout(t, b.recv()).await.unwrap().unwrap();
         assert_eq!(stun::txid_of(&got_a), Some(ida));
         assert_eq!(stun::txid_of(&got_b), Some(idb));
-        // Non-STUN goes to the newest link for that remote.
+        // Non-STUN goes to every link of that remote.
         server
             .send_to(b"\x40\x00\x00\x00", mux.local_addr().unwrap())
             .await
             .unwrap();
-        let (from, bytes) = tokio::time::timeout(t, b.recv()).await.unwrap().unwrap();
-        assert_eq!(from, srv);
-        assert_eq!(bytes, b"\x40\x00\x00\x00");
+        for link in [&mut a, &mut b] {
+            let (from, bytes) = tokio::time::timeout(t, link.recv()).await.unwrap().unwrap();
+            assert_eq!(from, srv);
+            assert_eq!(bytes, b"\x40\x00\x00\x00");
+        }
     }
 }

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::stun::{self, Class, Decoded, ErrorCode, TxId};
+use super::reject::{Reject, Rejects};
+use super::stun::{self, Class, DecodeError, Decoded, ErrorCode, TxId};
 use super::txn::{Fire, Retransmit};
 
 /// How a Binding transaction ended.
@@ -49,6 +50,7 @@ pub struct Binding {
     outbox: Option<Vec<u8>>,
     outcome: Option<BindingOutcome>,
     reported: bool,
+    rejects: Rejects,
 }
 
 impl Binding {
@@ -74,6 +76,7 @@ impl Binding {
             timer: Retransmit::new(now, rto, reliable),
             outcome: None,
             reported: false,
+            rejects: Rejects::default(),
         }
     }
 
@@ -132,9 +135,59 @@ impl Binding {
         }
     }
 
-    /// Offer a received message. Returns `true` if it belonged to this transaction.
+    /// What was discarded while waiting (see [`Rejects`]).
+    pub fn rejects(&self) -> &Rejects {
+        &self.rejects
+    }
+
+    /// Record something discarded outside the machine (e.g. a datagram from the wrong source).
+    pub fn reject(&mut self, r: Reject) {
+        if self.outcome.is_none() {
+            self.rejects.push(r);
+        }
+    }
+
+    /// Offer received bytes: decoded here, and what cannot be read is logged as a reject.
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) -> bool {
+        match stun::decode(bytes) {
+            Ok(d) => self.handle_input(now, &d),
+            Err(DecodeError::NotStun(why)) => {
+                self.reject(Reject::NotStun(why));
+                false
+            }
+            Err(DecodeError::Malformed(why)) => {
+                self.reject(Reject::Malformed(why));
+                false
+            }
+        }
+    }
+
+    /// Offer a received message. Returns `true` if it belonged to this transaction. A response
+    /// that fails FINGERPRINT or carries an unknown comprehension-required attribute is
+    /// discarded (RFC 8489 §7.3) and logged.
     pub fn handle_input(&mut self, now: Instant, msg: &Decoded) -> bool {
-        if self.outcome.is_some() || msg.txid != self.txid || msg.method != stun::method::BINDING {
+        let response = matches!(msg.class, Some(Class::Success | Class::Error));
+        if self.outcome.is_some() || !response {
+            return false;
+        }
+        if msg.txid != self.txid {
+            self.rejects.push(Reject::UnknownTransaction);
+            return false;
+        }
+        if msg.method != stun::method::BINDING {
+            self.rejects.push(Reject::Malformed(format!(
+                "a response of method 0x{:03X} to a Binding request",
+                msg.method
+            )));
+            return false;
+        }
+        if msg.fingerprint == Some(false) {
+            self.rejects.push(Reject::BadFingerprint);
+            return false;
+        }
+        if !msg.unknown_required.is_empty() {
+            self.rejects
+                .push(Reject::UnknownRequired(msg.unknown_required.clone()));
             return false;
         }
         self.outcome = Some(match msg.class {
@@ -151,12 +204,12 @@ impl Binding {
                 },
                 None => BindingOutcome::NoMappedAddress,
             },
-            Some(Class::Error) => BindingOutcome::Error(msg.error.clone().unwrap_or(ErrorCode {
+            // Only responses get this far: this is the error class.
+            _ => BindingOutcome::Error(msg.error.clone().unwrap_or(ErrorCode {
                 code: 0,
                 reason: "error response without ERROR-CODE".into(),
                 alternate_server: None,
             })),
-            _ => return false,
         });
         true
     }

@@ -5,6 +5,7 @@
 //! them from a virtual clock.
 
 pub mod binding;
+pub mod reject;
 pub mod stun;
 pub mod turn;
 pub mod txn;

@@ -83,16 +83,33 @@ pub struct Decoded {
     pub has_integrity: bool,
     /// FINGERPRINT: `None` absent, `Some(true)` valid, `Some(false)` present but wrong.
     pub fingerprint: Option<bool>,
+    /// Comprehension-required attributes (0x0000–0x7FFF) that no STUN/TURN RFC defines: a
+    /// response carrying one must be discarded (RFC 8489 §7.3.3, §7.3.4).
+    pub unknown_required: Vec<u16>,
     /// The undecoded message, for MESSAGE-INTEGRITY checks.
     pub raw: Vec<u8>,
 }
 
+/// Most attributes a message may carry before we call it hostile. Real servers send fewer than
+/// twenty; a reply with thousands is an attack on the parser, not a STUN message.
+pub const MAX_ATTRIBUTES: usize = 128;
+
+/// Comprehension-required attribute types registered with IANA ("STUN Attributes"): RFC 3489
+/// (0x0002–0x0005, 0x0007, 0x000B), RFC 8489, RFC 8656 (TURN), RFC 6156, RFC 5780, RFC 8445,
+/// RFC 6062, RFC 7635 (ACCESS-TOKEN) and the reserved TURN-draft numbers.
+const KNOWN_REQUIRED: &[u16] = &[
+    0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006, 0x0007, 0x0008, 0x0009, 0x000A, 0x000B, 0x000C,
+    0x000D, 0x0010, 0x0012, 0x0013, 0x0014, 0x0015, 0x0016, 0x0017, 0x0018, 0x0019, 0x001A, 0x001B,
+    0x001C, 0x001D, 0x001E, 0x0020, 0x0021, 0x0022, 0x0024, 0x0025, 0x0026, 0x0027, 0x002A,
+];
+
 /// Why bytes could not be read as STUN.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// Not a STUN message at all (wrong first bits, no magic cookie, too short).
-    #[error("not a STUN message")]
-    NotStun,
+    /// Not a STUN message at all (too short, wrong first bits, no magic cookie, a length
+    /// field that disagrees with the bytes): the reason says which.
+    #[error("not a STUN message: {0}")]
+    NotStun(String),
     /// Looks like STUN but the attributes do not parse.
     #[error("malformed STUN message: {0}")]
     Malformed(String),
@@ -116,9 +133,7 @@ pub fn txid_of(b: &[u8]) -> Option<TxId> {
 
 /// Decode one STUN message. Never panics, whatever the bytes.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    if !looks_like_stun(bytes) {
-        return Err(DecodeError::NotStun);
-    }
+    let attrs = check_framing(bytes)?;
     let mut m = Message::new();
     m.raw = bytes.to_vec();
     m.decode()
@@ -153,15 +168,30 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         .map(u32::from_be_bytes);
     let mut ec = ErrorCodeAttribute::default();
     if m.contains(ATTR_ERROR_CODE) {
+        // RFC 8489 §14.8: class (3 bits) 3–6, number 0–99; `rtc` multiplies whatever arrives.
+        let raw = m.get(ATTR_ERROR_CODE).unwrap_or_default();
+        let (class, number) = match raw.as_slice() {
+            [_, _, c, n, ..] => (c & 0x07, *n),
+            _ => return Err(DecodeError::Malformed("ERROR-CODE too short".into())),
+        };
+        if !(3..=6).contains(&class) || number > 99 {
+            return Err(DecodeError::Malformed(format!(
+                "ERROR-CODE class {class} number {number} is out of range (class 3-6, number 0-99)"
+            )));
+        }
         d.error = Some(match ec.get_from(&m) {
             Ok(()) => ErrorCode {
-                code: ec.code.0,
+                code: u16::from(class) * 100 + u16::from(number),
                 reason: String::from_utf8_lossy(&ec.reason).into_owned(),
                 alternate_server: d.alternate_server,
             },
             Err(_) => return Err(DecodeError::Malformed("ERROR-CODE too short".into())),
         });
     }
+    d.unknown_required = attrs
+        .into_iter()
+        .filter(|t| *t < 0x8000 && !KNOWN_REQUIRED.contains(t))
+        .collect();
     d.realm = text(&m, ATTR_REALM);
     d.nonce = text(&m, ATTR_NONCE);
     d.software = text(&m, ATTR_SOFTWARE);
@@ -170,6 +200,75 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         d.fingerprint = Some(FINGERPRINT.check(&m).is_ok());
     }
     Ok(d)
+}
+
+/// The header and attribute framing (RFC 8489 §5, §14), checked before the codec sees the bytes
+/// so that a reject can say exactly what was wrong. Returns the attribute types in order.
+fn check_framing(b: &[u8]) -> Result<Vec<u16>, DecodeError> {
+    let not = |s: String| Err(DecodeError::NotStun(s));
+    if b.len() < 20 {
+        return not(format!(
+            "{} bytes, shorter than a STUN header (20)",
+            b.len()
+        ));
+    }
+    if b[0] & 0xC0 != 0 {
+        return not(format!(
+            "first byte 0x{:02X} has its top two bits set",
+            b[0]
+        ));
+    }
+    if b[4..8] != [0x21, 0x12, 0xA4, 0x42] {
+        let cookie = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        return not(format!(
+            "wrong magic cookie 0x{cookie:08X} (want 0x2112A442)"
+        ));
+    }
+    let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    let body = b.len() - 20;
+    if len > body {
+        return not(format!(
+            "truncated: the header announces {len} bytes of attributes, {body} arrived"
+        ));
+    }
+    if len < body {
+        return not(format!(
+            "{} bytes after the {len} the header announces",
+            body - len
+        ));
+    }
+    if len % 4 != 0 {
+        return Err(DecodeError::Malformed(format!(
+            "length {len} is not a multiple of 4"
+        )));
+    }
+    let mut types = vec![];
+    let mut at = 20;
+    while at < b.len() {
+        if types.len() == MAX_ATTRIBUTES {
+            return Err(DecodeError::Malformed(format!(
+                "more than {MAX_ATTRIBUTES} attributes"
+            )));
+        }
+        let Some(h) = b.get(at..at + 4) else {
+            return Err(DecodeError::Malformed(format!(
+                "{} stray bytes where an attribute header should be",
+                b.len() - at
+            )));
+        };
+        let t = u16::from_be_bytes([h[0], h[1]]);
+        let alen = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let padded = alen.div_ceil(4) * 4;
+        if at + 4 + padded > b.len() {
+            return Err(DecodeError::Malformed(format!(
+                "attribute 0x{t:04X} claims {alen} bytes, only {} remain",
+                b.len() - at - 4
+            )));
+        }
+        types.push(t);
+        at += 4 + padded;
+    }
+    Ok(types)
 }
 
 fn xor_addr(m: &Message, t: AttrType) -> Option<SocketAddr> {
@@ -362,10 +461,103 @@ mod tests {
                 let _ = decode(&b);
             }
         }
-        assert_eq!(
+        assert!(matches!(
             decode(b"hello world, not stun at all").unwrap_err(),
-            DecodeError::NotStun
+            DecodeError::NotStun(_)
+        ));
+    }
+
+    /// Every way a hostile reply can break the framing gets its own reason.
+    #[test]
+    fn framing_rejects_name_what_is_wrong() {
+        let good = hex(RFC5769_RESPONSE_V4);
+        let with = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = good.clone();
+            f(&mut b);
+            b
+        };
+        let set_len = |b: &mut Vec<u8>, n: u16| b[2..4].copy_from_slice(&n.to_be_bytes());
+        let many = {
+            // 200 comprehension-optional attributes of 4 bytes each.
+            let mut b = good[..20].to_vec();
+            for _ in 0..200 {
+                b.extend_from_slice(&[0x80, 0x99, 0, 4, 1, 2, 3, 4]);
+            }
+            let n = (b.len() - 20) as u16;
+            set_len(&mut b, n);
+            b
+        };
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("short", good[..12].to_vec(), "shorter than a STUN header"),
+            ("top bits", with(&|b| b[0] = 0xC1), "top two bits"),
+            (
+                "cookie",
+                with(&|b| b[4] = 0),
+                "wrong magic cookie 0x0012A442",
+            ),
+            (
+                "truncated",
+                good[..40].to_vec(),
+                "truncated: the header announces 60 bytes of attributes, 20 arrived",
+            ),
+            (
+                "trailing",
+                with(&|b| b.extend_from_slice(&[0; 8])),
+                "8 bytes after the 60",
+            ),
+            (
+                "overrun",
+                with(&|b| b[22..24].copy_from_slice(&200u16.to_be_bytes())),
+                "claims 200 bytes",
+            ),
+            ("too many", many, "more than 128 attributes"),
+            (
+                "odd length",
+                with(&|b| {
+                    b.push(0);
+                    set_len(b, 61)
+                }),
+                "not a multiple of 4",
+            ),
+        ];
+        for (name, bytes, want) in cases {
+            let e = decode(&bytes).unwrap_err().to_string();
+            assert!(e.contains(want), "{name}: {e:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn error_code_out_of_range_and_unknown_required_attributes() {
+        let id = new_txid();
+        let error_with = |class: u8, number: u8| {
+            let mut m = start(rtc::stun::message::METHOD_BINDING, CLASS_ERROR_RESPONSE, id);
+            add_raw(&mut m, ATTR_ERROR_CODE, &[0, 0, class, number, b'x']);
+            finish(m)
+        };
+        assert_eq!(decode(&error_with(4, 1)).unwrap().error.unwrap().code, 401);
+        // Reserved bits above the class are ignored (RFC 8489 §14.8).
+        assert_eq!(
+            decode(&error_with(0xF4, 1)).unwrap().error.unwrap().code,
+            401
         );
+        for (class, number) in [(7, 0), (2, 99), (0, 0), (4, 100)] {
+            let e = decode(&error_with(class, number)).unwrap_err().to_string();
+            assert!(e.contains("out of range"), "{class} {number}: {e}");
+        }
+        let mut m = start(
+            rtc::stun::message::METHOD_BINDING,
+            CLASS_SUCCESS_RESPONSE,
+            id,
+        );
+        add_raw(&mut m, AttrType(0x7FFF), &[0; 4]);
+        add_raw(&mut m, AttrType(0x8123), &[0; 4]); // optional: fine
+        add_raw(&mut m, ATTR_SOFTWARE, b"ok");
+        let d = decode(&finish(m)).unwrap();
+        assert_eq!(d.unknown_required, vec![0x7FFF]);
+        assert!(decode(&hex(RFC5769_RESPONSE_V6))
+            .unwrap()
+            .unknown_required
+            .is_empty());
     }
 
     #[test]

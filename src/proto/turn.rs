@@ -25,7 +25,8 @@ use rtc::turn::proto::reqfamily::{REQUESTED_FAMILY_IPV4, REQUESTED_FAMILY_IPV6};
 use rtc::turn::proto::reqtrans::RequestedTransport;
 use rtc::turn::proto::PROTO_UDP;
 
-use super::stun::{self, method, Class, Decoded, ErrorCode, TxId};
+use super::reject::{Reject, Rejects};
+use super::stun::{self, method, Class, DecodeError, Decoded, ErrorCode, TxId};
 use super::txn::{Fire, Retransmit};
 use crate::secret::Secret;
 
@@ -49,8 +50,12 @@ pub enum TurnOp {
 pub enum TurnFailure {
     /// The server answered with ERROR-CODE.
     Rejected(ErrorCode),
-    /// No answer in time.
-    Timeout,
+    /// No answer in time; `rejected` summarises replies that arrived but had to be discarded
+    /// (see [`Rejects::summary`]), `None` when the server was plainly silent.
+    Timeout {
+        /// What was discarded while waiting.
+        rejected: Option<String>,
+    },
     /// The server asked for credentials we do not have.
     NoCredentials {
         /// REALM from the challenge.
@@ -186,7 +191,14 @@ pub struct TurnClient {
     /// never reached us, so a release is worth sending.
     maybe_allocated: bool,
     released: bool,
+    /// Transactions already answered: a duplicate answer (to a retransmission) is benign and
+    /// must not count as a reject. Bounded: only the latest few are kept.
+    finished: VecDeque<TxId>,
+    rejects: Rejects,
 }
+
+/// How many answered transaction ids [`TurnClient`] remembers to recognise duplicates.
+const FINISHED_KEPT: usize = 32;
 
 impl std::fmt::Debug for TurnClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -212,12 +224,25 @@ impl TurnClient {
             allocated: false,
             maybe_allocated: false,
             released: false,
+            finished: VecDeque::new(),
+            rejects: Rejects::default(),
         })
     }
 
     /// Whether an allocation currently exists on the server (so it must be released).
     pub fn is_allocated(&self) -> bool {
         self.allocated && !self.released
+    }
+
+    /// What was discarded so far (see [`Rejects`]).
+    pub fn rejects(&self) -> &Rejects {
+        &self.rejects
+    }
+
+    /// Record something discarded outside the machine (a datagram from the wrong source, an
+    /// unfinished stream message).
+    pub fn reject(&mut self, r: Reject) {
+        self.rejects.push(r);
     }
 
     /// Whether any request awaits an answer.
@@ -310,7 +335,7 @@ impl TurnClient {
         }
         for id in failed {
             if let Some(p) = self.pending.remove(&id) {
-                self.fail(p.op, TurnFailure::Timeout);
+                self.fail(p.op, self.timeout_failure());
             }
         }
     }
@@ -319,7 +344,13 @@ impl TurnClient {
     pub fn abandon(&mut self) {
         let ops: Vec<TurnOp> = self.pending.drain().map(|(_, p)| p.op).collect();
         for op in ops {
-            self.fail(op, TurnFailure::Timeout);
+            self.fail(op, self.timeout_failure());
+        }
+    }
+
+    fn timeout_failure(&self) -> TurnFailure {
+        TurnFailure::Timeout {
+            rejected: self.rejects.summary(),
         }
     }
 
@@ -329,7 +360,15 @@ impl TurnClient {
             self.handle_channel_data(bytes);
             return;
         }
-        let Ok(msg) = stun::decode(bytes) else { return };
+        let msg = match stun::decode(bytes) {
+            Ok(m) => m,
+            Err(DecodeError::NotStun(why)) => return self.rejects.push(Reject::NotStun(why)),
+            Err(DecodeError::Malformed(why)) => return self.rejects.push(Reject::Malformed(why)),
+        };
+        // RFC 8489 §7.3: a wrong FINGERPRINT means the bytes are not the server's message.
+        if msg.fingerprint == Some(false) {
+            return self.rejects.push(Reject::BadFingerprint);
+        }
         if msg.method == method::DATA && msg.class == Some(Class::Indication) {
             if let Some(data) = msg.data {
                 self.events.push_back(TurnEvent::Data {
@@ -340,9 +379,35 @@ impl TurnClient {
             }
             return;
         }
+        if !matches!(msg.class, Some(Class::Success | Class::Error)) {
+            return;
+        }
         let Some(p) = self.pending.remove(&msg.txid) else {
+            if !self.finished.contains(&msg.txid) {
+                self.rejects.push(Reject::UnknownTransaction);
+            }
             return;
         };
+        // RFC 8489 §7.3.3/§7.3.4: an unknown comprehension-required attribute voids a response.
+        // RFC 8489 §9.2.5: a MESSAGE-INTEGRITY that does not verify with our key means the
+        // response is not from the server we authenticated with. Either way: discard, keep
+        // waiting (a retransmission may still get the real answer).
+        let reject = if !msg.unknown_required.is_empty() {
+            Some(Reject::UnknownRequired(msg.unknown_required.clone()))
+        } else if p.authenticated && self.verify_integrity(&msg) == Some(false) {
+            Some(Reject::BadIntegrity)
+        } else {
+            None
+        };
+        if let Some(r) = reject {
+            self.rejects.push(r);
+            self.pending.insert(msg.txid, p);
+            return;
+        }
+        if self.finished.len() == FINISHED_KEPT {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(msg.txid);
         let rtt = now.saturating_duration_since(p.first_sent);
         let sends = p.timer.sends();
         match msg.class {
@@ -362,10 +427,7 @@ impl TurnClient {
                 }
             }
             Some(Class::Success) => self.on_success(p, &msg, rtt),
-            Some(Class::Error) => self.on_error(now, p, &msg, rtt),
-            _ => {
-                self.pending.insert(msg.txid, p);
-            }
+            _ => self.on_error(now, p, &msg, rtt),
         }
     }
 
@@ -374,14 +436,19 @@ impl TurnClient {
             raw: bytes.to_vec(),
             ..Default::default()
         };
-        if cd.decode().is_ok() {
-            let channel = cd.number.0;
-            self.events.push_back(TurnEvent::Data {
-                peer: self.channels.get(&channel).copied(),
-                channel: Some(channel),
-                data: cd.data,
-            });
+        if let Err(e) = cd.decode() {
+            let len = u16::from_be_bytes([bytes[2], bytes[3]]);
+            return self.rejects.push(Reject::BadChannelData(format!(
+                "{e} (length field {len}, {} bytes of data)",
+                bytes.len() - 4
+            )));
         }
+        let channel = cd.number.0;
+        self.events.push_back(TurnEvent::Data {
+            peer: self.channels.get(&channel).copied(),
+            channel: Some(channel),
+            data: cd.data,
+        });
     }
 
     fn on_success(&mut self, p: Pending, msg: &Decoded, rtt: Duration) {

@@ -61,6 +61,14 @@ impl<T> Stage<T> {
         matches!(self, Stage::Failed { .. })
     }
 
+    /// The STUN/TURN error code of a failed stage.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Stage::Failed { code, .. } => *code,
+            _ => None,
+        }
+    }
+
     /// The details when ok.
     pub fn info(&self) -> Option<&T> {
         match self {

@@ -22,6 +22,7 @@
 
 pub mod certs;
 pub mod coturn;
+pub mod hostile;
 pub mod netns;
 pub mod stun;
 pub mod topology;

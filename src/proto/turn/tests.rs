@@ -399,7 +399,7 @@ fn silent_server_times_out_after_retransmits() {
         events,
         vec![TurnEvent::Failed {
             op: TurnOp::Allocate,
-            failure: TurnFailure::Timeout
+            failure: TurnFailure::Timeout { rejected: None }
         }]
     );
 }
