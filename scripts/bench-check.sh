@@ -225,16 +225,31 @@ if [ "$SCALE" -gt 0 ]; then
     for ((i = 0; i < SCALE; i++)); do urls+=("turn:$(scale_ip "$i")?transport=udp"); done
     for conc in 64 256 1024; do
         sleep 2
-        in_cli /usr/bin/time -f '%M %e %U %S' -o "$WORK/time.$conc" \
+        # Under the usual soft limit of 1,024 descriptors (4,096 for 1,024 rows of two sockets
+        # each); the peak count is sampled from /proc every 10 ms while the check runs.
+        limit=1024
+        [ "$conc" -le 256 ] || limit=4096
+        in_cli bash -c 'ulimit -n "$1"; shift; exec /usr/bin/time -f "%M %e %U %S" -o "$0" "$@"' \
+            "$WORK/time.$conc" "$limit" \
             "$ICEPROBE" check "${urls[@]}" "${ARGS[@]}" --concurrency "$conc" --timeout 60s \
-            >"$WORK/scale.$conc.json" || true
+            >"$WORK/scale.$conc.json" &
+        runner=$!
+        peak_fd=0
+        while kill -0 "$runner" 2>/dev/null; do
+            for p in $(pgrep -x iceprobe); do
+                n=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+                [ "$n" -le "$peak_fd" ] || peak_fd=$n
+            done
+            sleep 0.01
+        done
+        wait "$runner" || true
         read -r rss_kb wall_s user_s sys_s <"$WORK/time.$conc"
         passed=$(jq '[.rows[] | select(.verdict != "fail")] | length' "$WORK/scale.$conc.json")
         dur=$(jq '.duration_ms' "$WORK/scale.$conc.json")
         one=$(median <"$WORK/udp.ms")
-        printf 'concurrency %4d: %d/%d rows passed, check %.0f ms (%.1fx one server), process %.2f s (cpu %.2f s user + %.2f s sys), peak RSS %.1f MB\n' \
+        printf 'concurrency %4d: %d/%d rows passed, check %.0f ms (%.1fx one server), process %.2f s (cpu %.2f s user + %.2f s sys), peak RSS %.1f MB, peak open fds %d (limit %d)\n' \
             "$conc" "$passed" "$SCALE" "$dur" "$(echo "$dur / $one" | bc -l)" "$wall_s" \
-            "$user_s" "$sys_s" "$(echo "$rss_kb / 1024" | bc -l)"
+            "$user_s" "$sys_s" "$(echo "$rss_kb / 1024" | bc -l)" "$peak_fd" "$limit"
     done
 fi
 echo

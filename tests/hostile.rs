@@ -306,3 +306,25 @@ fn tls_server_that_sends_garbage_after_the_handshake() {
     assert_eq!(run.json["rows"][0]["tls"]["status"], "ok", "{:#}", run.json);
     assert_stage_cause(&run, "binding", "not STUN/TURN");
 }
+
+/// `nat` against a server whose every reply must be rejected: not "UDP blocked" (the server
+/// did answer), but an inconclusive result that names what was wrong, and exit 1.
+#[test]
+fn nat_does_not_mistake_rejected_replies_for_silence() {
+    for (mode, want) in [
+        (Mode::BadFingerprint, "FINGERPRINT does not match"),
+        (Mode::Truncated, "truncated"),
+    ] {
+        let server = HostileUdp::start(mode);
+        let run = iceprobe(&["nat", &format!("stun:{}", server.addr)]);
+        let text = run.json.to_string();
+        assert!(text.contains("\"kind\":\"rejected\""), "{mode:?}: {text}");
+        assert!(text.contains(want), "{mode:?}: {text}");
+        assert!(
+            !text.contains("udp-blocked"),
+            "{mode:?}: {:#}",
+            run.json["verdict"]
+        );
+        assert_eq!(run.code, 1, "{mode:?}: {:#}", run.json["verdict"]);
+    }
+}

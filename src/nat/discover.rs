@@ -107,10 +107,11 @@ pub async fn exchange(
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
                 if let Ok((n, src)) = r {
-                    if let Ok(d) = stun::decode(&buf[..n]) {
-                        if b.handle_input(Instant::now(), &d) {
-                            from = Some(src);
-                        }
+                    // Answers to earlier tests on this socket are expected strays, not
+                    // rejects; everything else the Binding machine judges (and logs).
+                    let stray = stun::txid_of(&buf[..n]).is_some_and(|id| id != txid);
+                    if !stray && b.handle_bytes(Instant::now(), &buf[..n]) {
+                        from = Some(src);
                     }
                 }
             }
@@ -148,7 +149,10 @@ pub async fn exchange(
             code: e.code,
             reason: e.reason,
         },
-        _ => Answer::Timeout,
+        _ => match b.rejects().summary() {
+            Some(why) => Answer::Rejected { why },
+            None => Answer::Timeout,
+        },
     };
     Exchange {
         local,

@@ -45,6 +45,12 @@ pub enum Answer {
         /// Reason phrase.
         reason: String,
     },
+    /// Replies came, but none could be accepted (not STUN, bad FINGERPRINT, unknown
+    /// comprehension-required attributes, ...): a broken or hostile server, not silence.
+    Rejected {
+        /// What was wrong with them (see `proto::reject::Rejects::summary`).
+        why: String,
+    },
     /// No answer after every retransmission.
     Timeout,
 }

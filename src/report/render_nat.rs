@@ -69,6 +69,7 @@ fn exchange_line(x: &NatExchange, out: &mut dyn Write, p: Painter) -> io::Result
             format!("from {from}  mapped {mapped}  ({})", ms(*rtt_ms))
         }
         Answer::Error { code, reason } => p.red(&format!("error {code} {reason}")),
+        Answer::Rejected { why } => p.red(&format!("rejected: {why}")),
         Answer::Timeout => p.dim("no answer"),
     };
     writeln!(

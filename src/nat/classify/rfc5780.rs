@@ -13,8 +13,8 @@ use crate::nat::observe::{Answer, Change, Exchange, Rfc5780};
 enum Checked {
     /// From the right address; carries XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS).
     Valid(Option<SocketAddr>),
-    /// From, or claiming, another address: the message says which.
-    WrongSource(String),
+    /// From, or claiming, another address, or only rejected replies: the message says which.
+    Untrusted(String),
     /// An error response.
     Error(u16, String),
     /// No answer.
@@ -38,12 +38,12 @@ fn check(answer: &Answer, expected: SocketAddr, primary: SocketAddr) -> Checked 
                 }
             };
             if *from != expected {
-                Checked::WrongSource(format!(
+                Checked::Untrusted(format!(
                     "was answered from {}, not from {expected}",
                     name(*from)
                 ))
             } else if let Some(ro) = response_origin.filter(|ro| *ro != expected) {
-                Checked::WrongSource(format!(
+                Checked::Untrusted(format!(
                     "was answered with RESPONSE-ORIGIN {}, not {expected}",
                     name(ro)
                 ))
@@ -52,6 +52,10 @@ fn check(answer: &Answer, expected: SocketAddr, primary: SocketAddr) -> Checked 
             }
         }
         Answer::Error { code, reason } => Checked::Error(*code, reason.clone()),
+        // Something came back, so this is not the silence a filtering test measures.
+        Answer::Rejected { why } => Checked::Untrusted(format!(
+            "was answered only with replies that had to be rejected ({why})"
+        )),
         Answer::Timeout => Checked::Timeout,
     }
 }
@@ -96,6 +100,10 @@ fn other_address(s: &Rfc5780, multi: &[Exchange]) -> Result<SocketAddr, Determin
             Some(Answer::Timeout) => {
                 Determination::not_checked(format!("{} did not answer", s.primary))
             }
+            Some(Answer::Rejected { why }) => Determination::inconclusive(format!(
+                "{} answered only with replies that had to be rejected: {why}",
+                s.primary
+            )),
             _ => Determination::not_checked("RFC 5780 tests not run"),
         });
     }
@@ -108,10 +116,14 @@ fn other_address(s: &Rfc5780, multi: &[Exchange]) -> Result<SocketAddr, Determin
                 "{} answered test I with error {code} {reason}",
                 s.primary
             )),
+            Answer::Rejected { why } => Determination::inconclusive(format!(
+                "{} answered test I only with replies that had to be rejected: {why}",
+                s.primary
+            )),
             _ => Determination::inconclusive(format!("no answer to test I from {}", s.primary)),
         });
     };
-    if let Checked::WrongSource(m) = check(&first.answer, s.primary, s.primary) {
+    if let Checked::Untrusted(m) = check(&first.answer, s.primary, s.primary) {
         return Err(Determination::inconclusive(format!(
             "test I to {} {m}: the server is behind a NAT or misconfigured, its OTHER-ADDRESS \
              cannot be trusted",
@@ -183,7 +195,7 @@ fn filtering(s: &Rfc5780, other: SocketAddr) -> Determination<FilteringBehavior>
     match tests.iter().find(|e| e.change == Change::None) {
         Some(t1) => match check(&t1.answer, p, p) {
             Checked::Valid(_) => {}
-            Checked::WrongSource(m) => {
+            Checked::Untrusted(m) => {
                 return Determination::inconclusive(format!("filtering test I {m}"))
             }
             Checked::Error(c, r) => {
@@ -229,7 +241,7 @@ fn filtering(s: &Rfc5780, other: SocketAddr) -> Determination<FilteringBehavior>
             }
             return Determination::known(EndpointIndependent, ev);
         }
-        Checked::WrongSource(m) => {
+        Checked::Untrusted(m) => {
             return Determination::inconclusive(format!("{LIES}: test II (change IP and port) {m}"))
         }
         Checked::Error(420, r) => {
@@ -258,7 +270,7 @@ fn filtering(s: &Rfc5780, other: SocketAddr) -> Determination<FilteringBehavior>
                  answered from {port_changed}: only packets from IPs we sent to get in{alive_note}"
             ),
         ),
-        Checked::WrongSource(m) => {
+        Checked::Untrusted(m) => {
             Determination::inconclusive(format!("{LIES}: test III (change port) {m}"))
         }
         Checked::Error(420, r) => Determination::not_checked(format!(
@@ -295,7 +307,7 @@ fn mapping(s: &Rfc5780, other: SocketAddr) -> Determination<MappingBehavior> {
             Checked::Valid(None) => Err(format!(
                 "mapping test {name} reply has no XOR-MAPPED-ADDRESS"
             )),
-            Checked::WrongSource(m) => Err(format!("mapping test {name} to {} {m}", e.to)),
+            Checked::Untrusted(m) => Err(format!("mapping test {name} to {} {m}", e.to)),
             Checked::Error(c, r) => Err(format!("mapping test {name} answered error {c} {r}")),
             Checked::Timeout => Err(format!("no answer to mapping test {name} (to {})", e.to)),
         }
