@@ -328,3 +328,27 @@ fn nat_does_not_mistake_rejected_replies_for_silence() {
         assert_eq!(run.code, 1, "{mode:?}: {:#}", run.json["verdict"]);
     }
 }
+
+/// `connect` (webrtc-rs underneath) with only a hostile relay to use: it still ends by its
+/// deadline, exits 1, never panics, and says the relay gave nothing.
+#[test]
+fn connect_with_a_hostile_relay_ends_on_time() {
+    for mode in [Mode::Flood, Mode::BadIntegrity, Mode::Truncated] {
+        let server = HostileUdp::start(mode);
+        let run = iceprobe(&[
+            "connect",
+            &turn_udp(&server),
+            "-u",
+            USER,
+            "--credential",
+            PASS,
+            "--policy-a",
+            "relay",
+            "--policy-b",
+            "relay",
+        ]);
+        let cause = run.json["cause"].to_string();
+        assert!(cause.contains("relay"), "{mode:?}: cause {cause}");
+        assert_eq!(run.code, 1, "{mode:?}: {:#}", run.json);
+    }
+}
