@@ -144,6 +144,15 @@ fn reply_from_another_port() {
 }
 
 #[test]
+fn reply_from_another_address() {
+    udp_case(
+        Mode::WrongSourceAddress,
+        "binding",
+        "a reply came from 127.0.0.2:",
+    );
+}
+
+#[test]
 fn bad_fingerprint() {
     udp_case(
         Mode::BadFingerprint,

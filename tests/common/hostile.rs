@@ -45,6 +45,8 @@ pub enum Mode {
     WrongTxid,
     /// Honest replies, sent from another port.
     WrongSource,
+    /// Honest replies, sent from another address (127.0.0.2).
+    WrongSourceAddress,
     /// Honest replies without FINGERPRINT (legal: RFC 8489 makes it optional).
     NoFingerprint,
     /// FINGERPRINT present but wrong.
@@ -80,7 +82,12 @@ impl HostileUdp {
     /// Start on 127.0.0.1.
     pub fn start(mode: Mode) -> HostileUdp {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind the hostile UDP server");
-        let other = UdpSocket::bind("127.0.0.1:0").expect("bind its second socket");
+        let other = UdpSocket::bind(if mode == Mode::WrongSourceAddress {
+            "127.0.0.2:0"
+        } else {
+            "127.0.0.1:0"
+        })
+        .expect("bind its second socket");
         let addr = sock.local_addr().unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -94,11 +101,8 @@ impl HostileUdp {
                     continue;
                 };
                 for reply in server.answer(&buf[..n], from) {
-                    let via = if mode == Mode::WrongSource {
-                        &other
-                    } else {
-                        &sock
-                    };
+                    let spoof = matches!(mode, Mode::WrongSource | Mode::WrongSourceAddress);
+                    let via = if spoof { &other } else { &sock };
                     let _ = via.send_to(&reply, from);
                 }
             }
