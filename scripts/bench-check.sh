@@ -236,8 +236,10 @@ if [ "$SCALE" -gt 0 ]; then
         runner=$!
         peak_fd=0
         while kill -0 "$runner" 2>/dev/null; do
-            for p in $(pgrep -x iceprobe); do
-                n=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+            # iceprobe is the child of /usr/bin/time, which `ip netns exec` and bash exec'd.
+            for p in $(pgrep -x -P "$runner" iceprobe || true); do
+                # It may exit between pgrep and find: not an error (pipefail is on).
+                n=$( (find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null || true) | wc -l)
                 [ "$n" -le "$peak_fd" ] || peak_fd=$n
             done
             sleep 0.01

@@ -43,6 +43,9 @@ pub struct ProbeConfig {
     pub now_unix: u64,
     /// Longest wait for the echoes, within the deadline.
     pub echo_timeout: Duration,
+    /// UDP sockets shared by the rows of one run ([`crate::check::run::check`] gives each run
+    /// a fresh pool).
+    pub udp: std::sync::Arc<crate::net::udp::MuxPool>,
 }
 
 /// What one row probes.
@@ -553,6 +556,7 @@ mod tests {
             rest_credentials: false,
             now_unix: 0,
             echo_timeout: Duration::from_secs(2),
+            udp: Default::default(),
         };
         let url: ServerUrl = url.parse().unwrap();
         let input = RowInput {

@@ -270,7 +270,11 @@ pub async fn check(
     }
 
     let sem = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-    let probe_cfg = Arc::new(cfg.probe.clone());
+    // A fresh socket pool per run: its sockets close when the run's rows are done.
+    let probe_cfg = Arc::new(ProbeConfig {
+        udp: Arc::default(),
+        ..cfg.probe.clone()
+    });
     let mut tasks = JoinSet::new();
     for (i, input) in inputs {
         let sem = sem.clone();

@@ -3,7 +3,6 @@
 //! LIFETIME 0, with a short grace past the deadline so a release is always attempted).
 #![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -14,7 +13,6 @@ use crate::failure::{ErrorContext, Phase};
 use crate::ice_url::Protocol;
 use crate::net::connect::{self, Opened};
 use crate::net::driver::{drive, Link, Stop};
-use crate::net::udp::UdpMux;
 use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent, TurnOp};
 use crate::report::check::*;
 
@@ -22,7 +20,6 @@ use crate::report::check::*;
 pub(super) struct Side {
     pub(super) link: Link,
     pub(super) client: TurnClient,
-    _mux: Option<UdpMux>,
 }
 
 impl Side {
@@ -31,14 +28,15 @@ impl Side {
         input: &RowInput,
         deadline: Instant,
     ) -> Result<(Side, Opened), connect::OpenError> {
-        let mux = if input.probed.protocol() == Protocol::Udp {
-            let any: SocketAddr = if input.addr.is_ipv4() {
-                (Ipv4Addr::UNSPECIFIED, 0).into()
-            } else {
-                (Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            match UdpMux::bind(any).await {
-                Ok(m) => Some(m),
+        let mut opened = if input.probed.protocol() == Protocol::Udp {
+            // A pooled socket with no other link to this server (see `MuxPool`).
+            match cfg.udp.link(input.addr) {
+                Ok((link, local)) => Opened {
+                    link: Link::Udp(link),
+                    local,
+                    connect: None,
+                    tls: None,
+                },
                 Err(e) => {
                     return Err(connect::OpenError {
                         phase: Phase::Connect,
@@ -50,10 +48,8 @@ impl Side {
                 }
             }
         } else {
-            None
+            connect::open(&input.probed, input.addr, None, &cfg.tls, deadline).await?
         };
-        let mut opened =
-            connect::open(&input.probed, input.addr, mux.as_ref(), &cfg.tls, deadline).await?;
         let client = TurnClient::new(TurnConfig {
             username: input.username.clone(),
             password: input.password.clone(),
@@ -70,14 +66,7 @@ impl Side {
         })?;
         // Move the link out; `Opened` keeps the timings for the caller.
         let link = std::mem::replace(&mut opened.link, Link::Closed);
-        Ok((
-            Side {
-                link,
-                client,
-                _mux: mux,
-            },
-            opened,
-        ))
+        Ok((Side { link, client }, opened))
     }
 
     /// Drive until `done` says so, the deadline, or a failure event (returned).

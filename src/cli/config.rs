@@ -213,6 +213,7 @@ pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
             rest_credentials: rest,
             now_unix: unix_now(),
             echo_timeout: (timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(3)),
+            udp: Default::default(),
         },
     })
 }

@@ -46,7 +46,18 @@ impl Drop for UdpMux {
 impl UdpMux {
     /// Bind `addr` (usually `0.0.0.0:0` or `[::]:0`) and start routing.
     pub async fn bind(addr: SocketAddr) -> io::Result<UdpMux> {
-        let socket = Arc::new(UdpSocket::bind(addr).await?);
+        Self::start(UdpSocket::bind(addr).await?)
+    }
+
+    /// [`UdpMux::bind`] without awaiting (binding a UDP socket never blocks); needs a runtime.
+    pub fn bind_now(addr: SocketAddr) -> io::Result<UdpMux> {
+        let std = std::net::UdpSocket::bind(addr)?;
+        std.set_nonblocking(true)?;
+        Self::start(UdpSocket::from_std(std)?)
+    }
+
+    fn start(socket: UdpSocket) -> io::Result<UdpMux> {
+        let socket = Arc::new(socket);
         let routes: Arc<Mutex<Routes>> = Arc::default();
         let reader = tokio::spawn(read_loop(socket.clone(), routes.clone()));
         Ok(UdpMux {
@@ -79,6 +90,61 @@ impl UdpMux {
             rx,
             id,
         }
+    }
+}
+
+/// UDP sockets shared by many probes that each need their own 5-tuple: a TURN server keys
+/// allocations by client address and port (RFC 8656 §2.2), so two links to one server must
+/// leave from two sockets, while links to different servers can share one. The pool hands out
+/// links from the first socket that has no link to that server and room left, and binds a new
+/// socket otherwise; 1,000 servers then need a few dozen sockets and reader tasks, not 2,000.
+#[derive(Default)]
+pub struct MuxPool {
+    muxes: Mutex<Vec<UdpMux>>,
+}
+
+/// Links per pooled socket: enough to share, few enough that a burst of answers fits in the
+/// socket's receive buffer (each reply is one skb of ~1 KiB against a default of ~208 KiB).
+const LINKS_PER_SOCKET: usize = 32;
+
+impl std::fmt::Debug for MuxPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.muxes.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "MuxPool({n} sockets)")
+    }
+}
+
+impl MuxPool {
+    /// A link to `remote` on a socket of its address family that has no other link to it.
+    /// Needs a Tokio runtime (a new socket starts its reader task).
+    pub fn link(&self, remote: SocketAddr) -> io::Result<(UdpLink, SocketAddr)> {
+        let mut muxes = self.muxes.lock().unwrap_or_else(|p| p.into_inner());
+        let fits = |m: &UdpMux| {
+            let same_family = m
+                .local_addr()
+                .is_ok_and(|l| l.is_ipv4() == remote.is_ipv4());
+            let r = lock(&m.routes);
+            same_family && r.links.len() < LINKS_PER_SOCKET && !r.by_remote.contains_key(&remote)
+        };
+        let i = match muxes.iter().position(fits) {
+            Some(i) => i,
+            None => {
+                let any: SocketAddr = if remote.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                muxes.push(UdpMux::bind_now(any)?);
+                muxes.len() - 1
+            }
+        };
+        let local = muxes[i].local_addr()?;
+        Ok((muxes[i].link(remote), local))
+    }
+
+    /// Sockets bound so far.
+    pub fn sockets(&self) -> usize {
+        self.muxes.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -161,6 +227,32 @@ mod tests {
     use super::*;
     use crate::proto::stun;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn pool_gives_each_server_distinct_sockets_and_shares_them_across_servers() {
+        let pool = MuxPool::default();
+        let a: SocketAddr = "127.0.0.1:3478".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:3479".parse().unwrap();
+        let (a1, l1) = pool.link(a).unwrap();
+        let (a2, l2) = pool.link(a).unwrap();
+        let (b1, l3) = pool.link(b).unwrap();
+        assert_ne!(l1, l2, "two links to one server need two 5-tuples");
+        assert_eq!(l1, l3, "another server shares the first socket");
+        assert_eq!(pool.sockets(), 2);
+        // A closed link frees its place for the same server.
+        drop(a1);
+        let (_a3, l4) = pool.link(a).unwrap();
+        assert_eq!(l4, l1);
+        // A socket takes at most LINKS_PER_SOCKET links.
+        let many: Vec<_> = (0..2 * LINKS_PER_SOCKET as u16)
+            .map(|i| {
+                pool.link(SocketAddr::from(([127, 0, 0, 1], 10_000 + i)))
+                    .unwrap()
+            })
+            .collect();
+        assert!(pool.sockets() >= 3, "{}", pool.sockets());
+        drop((a2, b1, many));
+    }
 
     #[tokio::test]
     async fn routes_by_transaction_id_then_by_remote() {

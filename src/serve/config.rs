@@ -347,6 +347,7 @@ impl Module {
                 echo_timeout: (timeout / 4)
                     .clamp(Duration::from_millis(300), Duration::from_secs(3)),
                 now_unix: now,
+                udp: Default::default(),
             },
         })
     }
