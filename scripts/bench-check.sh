@@ -225,19 +225,21 @@ if [ "$SCALE" -gt 0 ]; then
     for ((i = 0; i < SCALE; i++)); do urls+=("turn:$(scale_ip "$i")?transport=udp"); done
     for conc in 64 256 1024; do
         sleep 2
-        # Under the usual soft limit of 1,024 descriptors (4,096 for 1,024 rows of two sockets
-        # each); the peak count is sampled from /proc every 10 ms while the check runs.
+        # Under the usual soft limit of 1,024 descriptors; the peak count is sampled from /proc
+        # every 10 ms while the check runs.
         limit=1024
-        [ "$conc" -le 256 ] || limit=4096
-        in_cli bash -c 'ulimit -n "$1"; shift; exec /usr/bin/time -f "%M %e %U %S" -o "$0" "$@"' \
-            "$WORK/time.$conc" "$limit" \
+        rm -f "$WORK/timer.pid"
+        in_cli bash -c 'echo $$ >"$1.pid"; ulimit -n "$2"; shift 2; exec /usr/bin/time -f "%M %e %U %S" -o "$0" "$@"' \
+            "$WORK/time.$conc" "$WORK/timer" "$limit" \
             "$ICEPROBE" check "${urls[@]}" "${ARGS[@]}" --concurrency "$conc" --timeout 60s \
             >"$WORK/scale.$conc.json" &
         runner=$!
         peak_fd=0
         while kill -0 "$runner" 2>/dev/null; do
-            # iceprobe is the child of /usr/bin/time, which `ip netns exec` and bash exec'd.
-            for p in $(pgrep -x -P "$runner" iceprobe || true); do
+            # iceprobe is the child of /usr/bin/time, which took over the inner bash's pid.
+            timer=$(cat "$WORK/timer.pid" 2>/dev/null || true)
+            [ -n "$timer" ] || { sleep 0.01; continue; }
+            for p in $(pgrep -x -P "$timer" iceprobe || true); do
                 # It may exit between pgrep and find: not an error (pipefail is on).
                 n=$( (find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null || true) | wc -l)
                 [ "$n" -le "$peak_fd" ] || peak_fd=$n

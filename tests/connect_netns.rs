@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{Coturn, NatKind, Netns, Testbed, SERVER_IP};
+use common::{Coturn, NatKind, Netns, Testbed, CLIENT2_LAN_IP, ROUTER2_WAN_IP, SERVER_IP};
 use iceprobe::candidate::CandidateType;
 use iceprobe::report::connect::{ConnectReport, SideReport};
 
@@ -47,11 +47,13 @@ const TURN: &str = "turn:198.18.0.1?transport=udp";
 const STUN: &str = "stun:198.18.0.1";
 
 /// Runs `--listen` in `answerer` and `--peer` in `offerer` with the same extra args; returns
-/// (offerer report, answerer report).
+/// (offerer report, answerer report). `public_ip`: where the offerer reaches the listener when
+/// it sits behind a NAT with a port forward (the printed URL names its private address).
 fn two_hosts(
     answerer: &Netns,
     offerer: &Netns,
     listen_ip: &str,
+    public_ip: Option<&str>,
     args: &[&str],
 ) -> (Output, Output) {
     let bin = env!("CARGO_BIN_EXE_iceprobe");
@@ -88,9 +90,12 @@ fn two_hosts(
         }
         all
     });
-    let url = rx
+    let mut url = rx
         .recv_timeout(Duration::from_secs(15))
         .expect("the listener prints its URL");
+    if let Some(public) = public_ip {
+        url = url.replace(&format!("//{listen_ip}:"), &format!("//{public}:"));
+    }
     let mut oargs = vec!["connect", "--peer", url.as_str(), "--format", "json"];
     oargs.extend_from_slice(args);
     let out = common::iceprobe_in_env(offerer, &oargs, &[("ICEPROBE_CREDENTIAL", "secret")]);
@@ -112,12 +117,55 @@ fn two_hosts_on_one_segment_connect_directly() {
     }
     let mut tb = Testbed::public();
     let peer = tb.add_public_host("peer", Ipv4Addr::new(198, 18, 0, 20));
-    let (o, a) = two_hosts(&peer, &tb.cli, "198.18.0.20", &["--count", "10"]);
+    let (o, a) = two_hosts(&peer, &tb.cli, "198.18.0.20", None, &["--count", "10"]);
     for (out, r) in [(&o, report(&o, "")), (&a, report(&a, ""))] {
         assert_eq!(out.status.code(), Some(0), "{r:#?}");
         let sel = r.sides[0].selected.as_ref().unwrap();
         assert_eq!(sel.local.kind, CandidateType::Host, "{r:#?}");
         assert_eq!(r.sides[0].echo.as_ref().unwrap().received, 10);
+    }
+}
+
+/// The real two-host case over HTTP: the answerer at "home" behind a NAT whose router forwards
+/// TCP 7000 to it (the one port a user can open), the offerer at "the office" behind a
+/// symmetric NAT. Signaling crosses both NATs over HTTP; media goes through the relay.
+#[test]
+fn http_signaling_across_two_nats_with_a_port_forward() {
+    if !common::require_netns() {
+        return;
+    }
+    let tb = Testbed::two_clients(NatKind::Symmetric, NatKind::PortRestricted);
+    let coturn = coturn(&tb);
+    tb.router2().nft(&format!(
+        "table ip portfwd {{\n\
+         \tchain prerouting {{\n\
+         \t\ttype nat hook prerouting priority dstnat; policy accept;\n\
+         \t\tiifname \"wan0\" tcp dport 7000 dnat to {CLIENT2_LAN_IP}:7000\n\
+         \t}}\n\
+         }}\n"
+    ));
+    let cli2 = tb.cli2.clone().unwrap();
+    let (o, a) = two_hosts(
+        &cli2,
+        &tb.cli,
+        &CLIENT2_LAN_IP.to_string(),
+        Some(&ROUTER2_WAN_IP.to_string()),
+        &[
+            STUN,
+            TURN,
+            "-u",
+            "alice",
+            "--timeout",
+            "30s",
+            "--count",
+            "10",
+        ],
+    );
+    for out in [&o, &a] {
+        let r = report(out, &coturn.log());
+        assert_eq!(out.status.code(), Some(0), "{r:#?}\n{}", coturn.log());
+        assert!(involves_relay(&r.sides[0]), "{r:#?}");
+        assert_eq!(r.sides[0].echo.as_ref().unwrap().received, 10, "{r:#?}");
     }
 }
 

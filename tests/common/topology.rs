@@ -179,6 +179,13 @@ impl Testbed {
         self.rtr.as_ref().expect("this testbed has no NAT router")
     }
 
+    /// The second client's router (`rtr2`); panics unless made by [`Testbed::two_clients`].
+    pub fn router2(&self) -> &Netns {
+        assert!(self.cli2.is_some(), "this testbed has no second client");
+        // two_clients() pushes rtr2 first; hosts added later come after it.
+        &self.extra_hosts[0]
+    }
+
     /// The client's own interface address.
     pub fn client_ip(&self) -> Ipv4Addr {
         if self.nat.is_some() {
