@@ -274,6 +274,19 @@ fn two_symmetric_nats_without_turn_say_add_a_turn_server() {
         let cause = r.cause.as_ref().unwrap();
         assert_eq!(cause.code, "add-turn-server", "{r:#?}");
         assert!(cause.text.contains("add a TURN server"));
+        // Which pairs were tried: checks went out and none was answered.
+        assert!(
+            s.pairs
+                .iter()
+                .any(|p| p.requests_sent > 0 && p.state == "failed"),
+            "{:#?}",
+            s.pairs
+        );
+        assert!(
+            s.pairs.iter().all(|p| p.responses_received == 0),
+            "{:#?}",
+            s.pairs
+        );
     }
 }
 
@@ -371,6 +384,16 @@ fn relay_policy_on_both_sides_goes_relay_to_relay_and_releases() {
                 "{r:#?}"
             );
             assert_eq!(sel.local.url.as_deref(), Some(TURN), "{sel:?}");
+            // The checks went through the relay (Send indications or ChannelData) and were
+            // seen: the relay-relay pair succeeded, nominated, with its check counts.
+            let pair = s
+                .pairs
+                .iter()
+                .find(|p| p.local.endpoint() == sel.local.endpoint())
+                .unwrap_or_else(|| panic!("{:#?}", s.pairs));
+            assert_eq!(pair.state, "succeeded", "{pair:?}");
+            assert!(pair.nominated && pair.requests_sent > 0 && pair.responses_received > 0);
+            assert_eq!(pair.remote.kind, CandidateType::Relay, "{pair:?}");
         }
         assert!(
             r.sides[0]

@@ -7,11 +7,13 @@
 //! - [`signal`], [`stdio`], [`http`]: signaling messages and channels;
 //! - [`side`]: one side's event loop, deadline and close; [`echo`]: the data channel echo;
 //!   [`bulk`]: `--throughput`;
-//! - [`stats`]: candidates, pairs and the selected pair from the stats API;
+//! - [`stats`]: candidates and the selected pair from the stats API; [`checks`]: every
+//!   candidate pair from the connectivity checks seen on the wire, by way of [`tap`];
 //! - [`cause`]: pure judgements (pair sentence, likely cause, verdict); [`run`]: orchestration.
 
 pub mod bulk;
 pub mod cause;
+pub mod checks;
 pub mod echo;
 pub mod http;
 pub mod peer;
@@ -21,3 +23,4 @@ pub mod side;
 pub mod signal;
 pub mod stats;
 pub mod stdio;
+pub mod tap;

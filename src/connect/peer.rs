@@ -132,10 +132,12 @@ const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
 /// Per data channel: `send` waits while this much is queued (`--throughput` back-pressure).
 const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 
-/// Build one peer connection; its events go to `tx`.
+/// Build one peer connection; its events go to `tx`, and every datagram its sockets carry is
+/// shown to `observer` (the candidate pairs' connectivity checks, see `connect::checks`).
 pub async fn build(
     setup: &PeerSetup,
     tx: mpsc::UnboundedSender<PeerEv>,
+    observer: super::tap::SharedObserver,
 ) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
     let mut engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -158,7 +160,11 @@ pub async fn build(
         Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
         None => "0.0.0.0:0".to_string(),
     };
-    let pc = PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new();
+    if let Some(rt) = super::tap::TapRuntime::new(observer) {
+        builder = builder.with_runtime(rt);
+    }
+    let pc = builder
         .with_configuration(config)
         .with_setting_engine(engine.build())
         .with_handler(Arc::new(Handler {

@@ -108,7 +108,8 @@ fn description(d: &RTCSessionDescription) -> SignalMsg {
 /// Run one side to the end. `offer`: this side creates the offer and the data channel.
 pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) -> SideOutcome {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let pc = match peer::build(&run.setup, tx).await {
+    let observer = super::tap::SharedObserver::default();
+    let pc = match peer::build(&run.setup, tx, observer.clone()).await {
         Ok(pc) => pc,
         Err(e) => {
             let report = empty_report(&run, Timeline::default());
@@ -161,9 +162,22 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
         with_url(&mut sel.local);
         sel.description = super::cause::describe_pair(&sel.local, &sel.remote);
     }
-    let mut pairs = stats.pairs;
+    // Every pair from the checks seen on the wire; the stats API alone knows only the selected
+    // pair (the fallback when nothing was seen, e.g. the run ended before any check).
+    let seen = observer.lock().unwrap_or_else(|p| p.into_inner()).pairs();
+    let mut pairs = if seen.is_empty() {
+        stats.pairs
+    } else {
+        super::checks::pair_reports(&seen, &st.local, &st.remote)
+    };
     for p in &mut pairs {
         with_url(&mut p.local);
+        let is_selected = selected.as_ref().is_some_and(|s| {
+            s.local.endpoint() == p.local.endpoint() && s.remote.endpoint() == p.remote.endpoint()
+        });
+        // The agent nominated the pair it selected (RFC 8445 §8.1.1), whichever side sent
+        // USE-CANDIDATE.
+        p.nominated |= is_selected;
     }
     let mut report = empty_report(&st.run, st.timeline.clone());
     report.local_candidates = st.local;

@@ -116,6 +116,7 @@ pub async fn ice_stats(pc: &Arc<dyn PeerConnection>) -> IceStats {
             nominated: p.nominated,
             requests_sent: p.requests_sent,
             responses_received: p.responses_received,
+            requests_received: 0,
             rtt_ms: (p.current_round_trip_time > 0.0)
                 .then(|| (p.current_round_trip_time * 1_000_000.0).round() / 1000.0),
         });
@@ -130,6 +131,7 @@ pub async fn ice_stats(pc: &Arc<dyn PeerConnection>) -> IceStats {
                 nominated: true,
                 requests_sent: 0,
                 responses_received: 0,
+                requests_received: 0,
                 rtt_ms: None,
             });
         }

@@ -83,6 +83,12 @@ pub struct Decoded {
     pub has_integrity: bool,
     /// FINGERPRINT: `None` absent, `Some(true)` valid, `Some(false)` present but wrong.
     pub fingerprint: Option<bool>,
+    /// CHANNEL-NUMBER (RFC 8656 §18.1), on ChannelBind.
+    pub channel: Option<u16>,
+    /// PRIORITY (RFC 8445 §7.1.1): present on ICE connectivity checks only.
+    pub priority: Option<u32>,
+    /// USE-CANDIDATE (RFC 8445 §7.1.2): the controlling agent nominates this pair.
+    pub use_candidate: bool,
     /// Comprehension-required attributes (0x0000–0x7FFF) that no STUN/TURN RFC defines: a
     /// response carrying one must be discarded (RFC 8489 §7.3.3, §7.3.4).
     pub unknown_required: Vec<u16>,
@@ -192,6 +198,16 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         .into_iter()
         .filter(|t| *t < 0x8000 && !KNOWN_REQUIRED.contains(t))
         .collect();
+    d.channel = m
+        .get(ATTR_CHANNEL_NUMBER)
+        .ok()
+        .and_then(|v| v.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])));
+    d.priority = m
+        .get(ATTR_PRIORITY)
+        .ok()
+        .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+        .map(u32::from_be_bytes);
+    d.use_candidate = m.contains(ATTR_USE_CANDIDATE);
     d.realm = text(&m, ATTR_REALM);
     d.nonce = text(&m, ATTR_NONCE);
     d.software = text(&m, ATTR_SOFTWARE);

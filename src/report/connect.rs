@@ -206,7 +206,8 @@ pub struct Timeline {
     pub data_channel_open_ms: Option<u64>,
 }
 
-/// A candidate pair as the stats API (`getStats`, `candidate-pair`) showed it at the end.
+/// A candidate pair and what its connectivity checks did, as seen on the wire
+/// (`connect::checks`), at the end of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PairReport {
@@ -222,6 +223,9 @@ pub struct PairReport {
     pub requests_sent: u64,
     /// Responses received on this pair.
     pub responses_received: u64,
+    /// Checks the peer sent on this pair (its checks reached us even if ours got no answer:
+    /// one direction works).
+    pub requests_received: u64,
     /// Latest round-trip time of a check, in milliseconds (`null`: none measured).
     pub rtt_ms: Option<f64>,
 }

@@ -175,7 +175,15 @@ fn side_block(s: &SideReport, out: &mut dyn Write, p: Painter) -> io::Result<()>
         counts(&s.remote_candidates)
     )?;
     if !s.pairs.is_empty() {
-        let mut t = p.table(&["local", "remote", "state", "nominated", "checks", "rtt"]);
+        let mut t = p.table(&[
+            "local",
+            "remote",
+            "state",
+            "nominated",
+            "answered/sent",
+            "peer sent",
+            "rtt",
+        ]);
         for pr in &s.pairs {
             t.add_row(vec![
                 format!("{} {}", pr.local.kind, pr.local.endpoint()),
@@ -183,6 +191,7 @@ fn side_block(s: &SideReport, out: &mut dyn Write, p: Painter) -> io::Result<()>
                 pr.state.clone(),
                 if pr.nominated { "yes" } else { "no" }.into(),
                 format!("{}/{}", pr.responses_received, pr.requests_sent),
+                pr.requests_received.to_string(),
                 pr.rtt_ms
                     .map(|r| format!("{r:.1} ms"))
                     .unwrap_or_else(|| "-".into()),
@@ -284,6 +293,7 @@ mod tests {
                     nominated: true,
                     requests_sent: 3,
                     responses_received: 3,
+                    requests_received: 2,
                     rtt_ms: Some(0.4),
                 }],
                 selected: Some(SelectedPair {
