@@ -317,6 +317,25 @@ fn a_full_cone_side_learns_a_prflx_candidate_from_a_symmetric_peer() {
     );
     let sel = b.selected.as_ref().unwrap();
     assert_eq!(sel.remote.kind, CandidateType::Prflx, "{ra:#?}");
+    // The symmetric side (a, the offerer) learns its own prflx: the full-cone peer saw its
+    // checks come from a mapping its STUN server never showed it.
+    let a_side = &ro.sides[0];
+    assert!(
+        a_side
+            .local_candidates
+            .iter()
+            .any(|c| c.kind == CandidateType::Prflx && c.address == "198.18.0.254"),
+        "{ro:#?}"
+    );
+    // Its srflx candidates name the STUN server that reported them.
+    assert!(
+        a_side
+            .local_candidates
+            .iter()
+            .filter(|c| c.kind == CandidateType::Srflx)
+            .all(|c| c.url.as_deref() == Some(STUN)),
+        "{ro:#?}"
+    );
     assert!(
         sel.description.contains("peer-reflexive"),
         "{}",

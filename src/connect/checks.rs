@@ -51,6 +51,9 @@ pub struct PairActivity {
     pub rtt_ms: Option<f64>,
     /// The latest error response code (e.g. 487 role conflict).
     pub error: Option<u16>,
+    /// XOR-MAPPED-ADDRESS of the latest answered check: how the peer saw us. When it matches
+    /// no local candidate it is a local peer-reflexive candidate (RFC 8445 §7.2.5.3.1).
+    pub mapped: Option<SocketAddr>,
 }
 
 /// The observer of one side's datagrams.
@@ -63,6 +66,9 @@ pub struct CheckObserver {
     /// Checks awaiting an answer: when they left, and on which pair.
     pending: HashMap<TxId, (WirePair, f64)>,
     pairs: BTreeMap<WirePair, PairActivity>,
+    /// Mapped address → the STUN server that reported it (answers to plain Binding queries,
+    /// i.e. srflx gathering), so a srflx candidate can name its server.
+    mapped_by: HashMap<SocketAddr, SocketAddr>,
 }
 
 /// Most checks remembered while awaiting answers; ICE sends a few per pair and second, so this
@@ -110,6 +116,15 @@ impl CheckObserver {
                 let relay = self.relays.get(&(local, remote)).copied();
                 if let (Some(relay), Some(peer), Some(inner)) = (relay, d.peer, d.data.as_deref()) {
                     self.check(dir, relay, peer, true, inner, now_ms);
+                }
+            }
+            (Dir::In, method::BINDING, Some(Class::Success))
+                if !self.pending.contains_key(&d.txid) =>
+            {
+                if let Some(m) = d.xor_mapped.or(d.mapped) {
+                    if self.mapped_by.len() < MAX_PENDING {
+                        self.mapped_by.insert(m, remote);
+                    }
                 }
             }
             (_, method::BINDING, _) => self.check(dir, local, remote, false, bytes, now_ms),
@@ -162,11 +177,17 @@ impl CheckObserver {
                     None => {
                         a.responses_received += 1;
                         a.rtt_ms = Some(((now_ms - at) * 1000.0).round() / 1000.0);
+                        a.mapped = d.xor_mapped.or(a.mapped);
                     }
                 }
             }
             _ => {}
         }
+    }
+
+    /// The STUN server whose Binding answer reported `mapped` (a srflx candidate's address).
+    pub fn srflx_server(&self, mapped: SocketAddr) -> Option<SocketAddr> {
+        self.mapped_by.get(&mapped).copied()
     }
 
     /// Every pair a check went out or came in on, in a stable order.
@@ -187,7 +208,8 @@ pub fn final_state(a: &PairActivity) -> &'static str {
     }
 }
 
-fn endpoint_of(c: &ConnectCandidate) -> Option<SocketAddr> {
+/// A candidate's `address:port` as a socket address.
+pub fn endpoint_of(c: &ConnectCandidate) -> Option<SocketAddr> {
     format!("{}:{}", bracket(&c.address), c.port).parse().ok()
 }
 
@@ -197,6 +219,37 @@ fn bracket(a: &str) -> String {
     } else {
         a.to_string()
     }
+}
+
+/// Local peer-reflexive candidates (pure): the addresses the peer saw our answered checks come
+/// from that match no local candidate (RFC 8445 §7.2.5.3.1), with the candidate the check left
+/// from as their base.
+pub fn local_prflx(
+    seen: &[(WirePair, PairActivity)],
+    local: &[ConnectCandidate],
+) -> Vec<ConnectCandidate> {
+    let mut out: Vec<ConnectCandidate> = vec![];
+    for (p, a) in seen {
+        let Some(m) = a.mapped else { continue };
+        let known = local
+            .iter()
+            .chain(out.iter())
+            .any(|c| endpoint_of(c) == Some(m));
+        if known {
+            continue;
+        }
+        let base = local_candidate(p, local);
+        out.push(ConnectCandidate {
+            kind: CandidateType::Prflx,
+            transport: "udp".into(),
+            address: m.ip().to_string(),
+            port: m.port(),
+            related_address: base.as_ref().map(|b| b.address.clone()),
+            related_port: base.as_ref().map(|b| b.port),
+            url: None,
+        });
+    }
+    out
 }
 
 /// The local candidate of a wire pair: the relay candidate with the relayed address, or the
@@ -494,6 +547,35 @@ mod tests {
         assert_eq!((act.requests_sent, act.responses_received), (2, 2));
         assert!(act.nominated);
         assert_eq!(act.rtt_ms, Some(3.0));
+    }
+
+    #[test]
+    fn srflx_servers_and_local_prflx_are_learnt() {
+        let sock = a("100.64.0.2:40000");
+        let (stun_srv, peer) = (a("198.18.0.1:3478"), a("198.18.0.253:50000"));
+        let mut o = CheckObserver::default();
+        let q = stun::new_txid();
+        o.datagram(Dir::Out, sock, stun_srv, &stun::binding_request(q), 0.0);
+        o.datagram(Dir::In, sock, stun_srv, &success(q), 5.0); // maps to 198.18.0.254:5000
+        assert_eq!(o.srflx_server(a("198.18.0.254:5000")), Some(stun_srv));
+        // The peer saw our check come from another mapping (a symmetric NAT): local prflx.
+        let t = stun::new_txid();
+        o.datagram(Dir::Out, sock, peer, &check_req(t, false), 6.0);
+        let answer = crate::proto::binding::tests::success(t, a("198.18.0.254:5001"));
+        o.datagram(Dir::In, sock, peer, &answer, 9.0);
+        let local = vec![
+            cand(CandidateType::Host, "100.64.0.2", 40000),
+            cand(CandidateType::Srflx, "198.18.0.254", 5000),
+        ];
+        let prflx = local_prflx(&o.pairs(), &local);
+        assert_eq!(prflx.len(), 1, "{prflx:?}");
+        assert_eq!(prflx[0].kind, CandidateType::Prflx);
+        assert_eq!(prflx[0].endpoint(), "198.18.0.254:5001");
+        assert_eq!(prflx[0].related_address.as_deref(), Some("100.64.0.2"));
+        // A mapping equal to the srflx candidate (an endpoint-independent NAT) is not new.
+        let mut eim = o.pairs();
+        eim[0].1.mapped = Some(a("198.18.0.254:5000"));
+        assert!(local_prflx(&eim, &local).is_empty());
     }
 
     #[test]

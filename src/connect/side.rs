@@ -14,6 +14,7 @@ use webrtc::peer_connection::{
 };
 
 use super::bulk::{receive_bulk, send_bulk, BULK_LABEL};
+use super::checks;
 use super::echo::run_echo;
 use super::peer::{self, PeerEv, PeerSetup};
 use super::signal::{parse_candidate, sdp_candidates, Signal, SignalError, SignalMsg};
@@ -147,6 +148,21 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
             st.candidate(Origin::Local, c);
         }
     }
+    let obs = observer.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = obs.pairs();
+    // webrtc names no server for srflx candidates: the wire shows which one answered.
+    for c in st.local.iter_mut() {
+        if c.kind == crate::candidate::CandidateType::Srflx && c.url.is_none() {
+            if let Some(server) = checks::endpoint_of(c).and_then(|e| obs.srflx_server(e)) {
+                c.url = Some(server_name(&st.run.setup.names, server));
+            }
+        }
+    }
+    drop(obs);
+    // Local prflx: how the peer saw our checks, when that is no candidate we gathered.
+    for c in checks::local_prflx(&seen, &st.local) {
+        st.candidate(Origin::Local, c);
+    }
     // The ICE transport's candidates carry no server URL: take it from the gathered ones.
     let with_url = |c: &mut ConnectCandidate| {
         if c.url.is_none() {
@@ -164,11 +180,10 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
     }
     // Every pair from the checks seen on the wire; the stats API alone knows only the selected
     // pair (the fallback when nothing was seen, e.g. the run ended before any check).
-    let seen = observer.lock().unwrap_or_else(|p| p.into_inner()).pairs();
     let mut pairs = if seen.is_empty() {
         stats.pairs
     } else {
-        super::checks::pair_reports(&seen, &st.local, &st.remote)
+        checks::pair_reports(&seen, &st.local, &st.remote)
     };
     for p in &mut pairs {
         with_url(&mut p.local);
@@ -191,6 +206,21 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
         signal_error,
         build_error: None,
     }
+}
+
+/// The configured URL whose host is `server`'s IP literal and port, or `stun:ADDR:PORT` (a
+/// name would need the lookup webrtc made; the address is what answered).
+fn server_name(names: &[(String, String)], server: std::net::SocketAddr) -> String {
+    names
+        .iter()
+        .find(|(_, user)| {
+            crate::ice_url::parse(user).is_ok_and(|u| {
+                u.port == server.port()
+                    && matches!(u.host, crate::ice_url::Host::Ip(ip) if ip == server.ip())
+            })
+        })
+        .map(|(_, user)| user.clone())
+        .unwrap_or_else(|| format!("stun:{server}"))
 }
 
 fn empty_report(run: &SideRun, timeline: Timeline) -> SideReport {
