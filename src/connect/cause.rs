@@ -134,10 +134,11 @@ pub fn likely_cause(sides: &[SideReport], facts: RunFacts) -> Option<Cause> {
         has(&s.local_candidates, CandidateType::Relay)
             && has(&s.remote_candidates, CandidateType::Relay)
     });
+    let evidence = pairs_tried(sides);
     if relays_everywhere {
         return cause(
             "relay-not-forwarding",
-            "relays were gathered on both sides but no relay pair connected: the relay does not forward between allocations: check denied-peer-ip / allowed-peer-ip (and no-loopback-peers) on the TURN server".into(),
+            format!("relays were gathered on both sides but no relay pair connected: the relay does not forward between allocations: check denied-peer-ip / allowed-peer-ip (and no-loopback-peers) on the TURN server{evidence}"),
         );
     }
     if !facts.relay_given {
@@ -146,12 +147,43 @@ pub fn likely_cause(sides: &[SideReport], facts: RunFacts) -> Option<Cause> {
         } else {
             "no candidate pair worked with host candidates only: the peers are not on one network; give a STUN server, and add a TURN server for peers behind symmetric NATs"
         };
-        return cause("add-turn-server", text.into());
+        return cause("add-turn-server", format!("{text}{evidence}"));
     }
     cause(
         "ice-failed",
-        "no candidate pair succeeded although relay candidates existed: a firewall drops UDP between the peers and the relay".into(),
+        format!("no candidate pair succeeded although relay candidates existed: a firewall drops UDP between the peers and the relay{evidence}"),
     )
+}
+
+/// What the connectivity checks showed, as a tail for a failure cause: per side, how many
+/// pairs were checked and how many answered, and the pairs where only the peer's checks
+/// arrived (one direction works). Empty when no pair was seen.
+fn pairs_tried(sides: &[SideReport]) -> String {
+    let mut parts = vec![];
+    for s in sides {
+        let checked = s.pairs.iter().filter(|p| p.requests_sent > 0).count();
+        if checked == 0 && s.pairs.is_empty() {
+            continue;
+        }
+        let answered = s.pairs.iter().filter(|p| p.state == "succeeded").count();
+        let one_way = s.pairs.iter().filter(|p| p.state == "waiting").count();
+        let mut t = format!(
+            "side {} checked {checked} of {} pairs, {answered} answered",
+            s.side,
+            s.pairs.len()
+        );
+        if one_way > 0 {
+            t.push_str(&format!(
+                ", on {one_way} only the peer's checks arrived (one direction works)"
+            ));
+        }
+        parts.push(t);
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
+    }
 }
 
 /// Exit 0 only when every side connected and received echoes; 1 otherwise.
@@ -195,6 +227,51 @@ pub(crate) mod tests {
     }
 
     use CandidateType::*;
+
+    #[test]
+    fn failure_causes_say_which_pairs_were_tried() {
+        let pair = |state: &str, sent| crate::report::connect::PairReport {
+            local: cand(Host, "100.64.0.2", None),
+            remote: cand(Srflx, "198.18.0.253", None),
+            state: state.into(),
+            nominated: false,
+            requests_sent: sent,
+            responses_received: 0,
+            requests_received: u64::from(state == "waiting"),
+            rtt_ms: None,
+        };
+        let mut a = side(
+            Side::A,
+            Policy::All,
+            &[Host, Srflx],
+            &[Host, Srflx],
+            false,
+            false,
+        );
+        a.pairs = vec![pair("failed", 6), pair("failed", 6), pair("frozen", 0)];
+        let mut b = side(
+            Side::B,
+            Policy::All,
+            &[Host, Srflx],
+            &[Host, Srflx],
+            false,
+            false,
+        );
+        b.pairs = vec![pair("waiting", 0)];
+        let facts = RunFacts {
+            relay_given: false,
+            any_server: true,
+        };
+        let c = likely_cause(&[a, b], facts).unwrap();
+        assert_eq!(c.code, "add-turn-server");
+        assert!(
+            c.text.ends_with(
+                "(side a checked 2 of 3 pairs, 0 answered; side b checked 0 of 1 pairs, 0 answered, on 1 only the peer's checks arrived (one direction works))"
+            ),
+            "{}",
+            c.text
+        );
+    }
 
     #[test]
     fn pair_sentences() {
