@@ -161,8 +161,8 @@ pub async fn build(
         None => "0.0.0.0:0".to_string(),
     };
     let mut builder = PeerConnectionBuilder::new();
-    if let Some(rt) = super::tap::TapRuntime::new(observer) {
-        builder = builder.with_runtime(rt);
+    if let Some(rt) = webrtc::runtime::default_runtime() {
+        builder = builder.with_runtime(super::tap::TapRuntime::wrap(rt, observer));
     }
     let pc = builder
         .with_configuration(config)

@@ -30,13 +30,13 @@ pub struct TapRuntime {
 }
 
 impl TapRuntime {
-    /// Wrap the default (Tokio) runtime; `None` when webrtc was built without one.
-    pub fn new(observer: SharedObserver) -> Option<Arc<TapRuntime>> {
-        Some(Arc::new(TapRuntime {
-            inner: webrtc::runtime::default_runtime()?,
+    /// Wrap `inner` (Tokio's, or another wrapper around it).
+    pub fn wrap(inner: Arc<dyn Runtime>, observer: SharedObserver) -> Arc<TapRuntime> {
+        Arc::new(TapRuntime {
+            inner,
             observer,
             t0: Instant::now(),
-        }))
+        })
     }
 }
 
