@@ -194,7 +194,7 @@ pub async fn run(
             let cause = if *cancel.borrow() {
                 Some(Cause {
                     code: "interrupted".into(),
-                    text: "interrupted (Ctrl-C)".into(),
+                    text: "interrupted (Ctrl-C or SIGTERM)".into(),
                 })
             } else {
                 likely_cause(&sides, facts)
