@@ -351,6 +351,191 @@ fn connect_never_leaks_an_allocation() {
     never_leaks(Cmd::Connect);
 }
 
+/// Starts `args` (a long-running command), waits until the server holds `n` allocations of
+/// it, sends `sig`, and returns its output (waited for, bounded).
+fn signal_once_allocated(s: &Server, p: Running, n: usize, sig: i32, what: &str) -> Output {
+    let mut p = p;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.live() < n && Instant::now() < deadline && p.is_running() {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        s.live(),
+        n,
+        "{what}: the server never held the allocations\nstderr:\n{}\n--- coturn ---\n{}",
+        p.stderr_so_far(),
+        s.coturn.log()
+    );
+    assert!(p.is_running(), "{what}: ended before the signal");
+    assert!(p.signal(sig));
+    p.wait(Duration::from_secs(15))
+}
+
+const SIGNALS: [(i32, i32); 2] = [(sys::SIGINT, 130), (sys::SIGTERM, 143)];
+
+#[test]
+fn check_every_releases_on_both_signals() {
+    if !common::require_netns() {
+        return;
+    }
+    let s = Server::start(2);
+    for (sig, code) in SIGNALS {
+        let what = format!("check --every, signal {sig}");
+        Stall::RelaySilent.arm(&s);
+        let p = Running::start(
+            &s.tb.cli,
+            &[
+                "check",
+                "--every",
+                "30s",
+                "--timeout",
+                "20s",
+                "-u",
+                USER,
+                TURN,
+            ],
+            &[("ICEPROBE_CREDENTIAL", PASS)],
+        );
+        let out = signal_once_allocated(&s, p, 2, sig, &what);
+        assert_eq!(out.status.code(), Some(code), "{what}\n{}", show(&out));
+        // The interrupted run still ends its NDJSON stream with a summary.
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            last.starts_with("{\"type\":\"summary\""),
+            "{what}\n{}",
+            show(&out)
+        );
+        Stall::RelaySilent.disarm(&s);
+        s.assert_all_freed(&what);
+        normal_run(&s, Cmd::Check, &format!("normal run after {what}"));
+    }
+}
+
+/// `iceprobe serve` with one module `turn` (USER, credential from the environment) on
+/// 198.18.0.10:9478; returns it and its address.
+fn start_serve(s: &Server, dir: &std::path::Path) -> (Running, String) {
+    let cfg = dir.join("serve.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"modules":{{"turn":{{"username":"{USER}","credential_env":"TURN_PASSWORD","timeout":"20s"}}}}}}"#),
+    )
+    .unwrap();
+    let listen = "198.18.0.10:9478".to_string();
+    let p = Running::start(
+        &s.tb.cli,
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[("TURN_PASSWORD", PASS)],
+    );
+    common::wait_listening(&s.tb.cli, &listen);
+    (p, listen)
+}
+
+fn probe_path(target: &str) -> String {
+    format!("/probe?target={}&module=turn", common::query_encode(target))
+}
+
+#[test]
+fn serve_releases_the_probes_in_flight_on_both_signals() {
+    if !common::require_netns() {
+        return;
+    }
+    let s = Server::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    for (sig, _) in SIGNALS {
+        let what = format!("serve, signal {sig} during a scrape");
+        let (p, listen) = start_serve(&s, dir.path());
+        let (status, body) = common::http_get(&s.tb.cli, &listen, &probe_path(TURN));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("iceprobe_probe_success 1"), "{body}");
+        s.assert_all_freed(&format!("{what}: the first scrape"));
+
+        Stall::RelaySilent.arm(&s);
+        let ns = s.tb.cli.clone();
+        let (l, path) = (listen.clone(), probe_path(TURN));
+        let scrape = thread::spawn(move || common::http_get(&ns, &l, &path));
+        let out = signal_once_allocated(&s, p, 2, sig, &what);
+        // A service manager's stop is a clean stop; the probe in flight was cancelled and
+        // answered rather than waited out.
+        assert_eq!(out.status.code(), Some(0), "{what}\n{}", show(&out));
+        let (status, body) = scrape.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("iceprobe_probe_success 0"), "{body}");
+        Stall::RelaySilent.disarm(&s);
+        s.assert_all_freed(&what);
+        normal_run(&s, Cmd::Check, &format!("normal run after {what}"));
+    }
+}
+
+/// Open file descriptors of `pid`.
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Every socket a probe opens is closed when its scrape is answered: the exporter's open file
+/// descriptors return to their baseline after many scrapes over UDP and TCP.
+#[test]
+fn serve_closes_every_socket_after_each_scrape() {
+    if !common::require_netns() {
+        return;
+    }
+    let s = Server::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let (p, listen) = start_serve(&s, dir.path());
+    let targets = [
+        TURN.to_string(),
+        "turn:198.18.0.1?transport=tcp".to_string(),
+        "stun:198.18.0.1".to_string(),
+    ];
+    let scrape = |target: &str| {
+        let (status, body) = common::http_get(&s.tb.cli, &listen, &probe_path(target));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("iceprobe_probe_success 1"),
+            "{target}: {body}"
+        );
+        // Whole quota per scrape: each must release before the next.
+        s.assert_all_freed(target);
+    };
+    // Warm up: the runtime's worker threads and lazily made descriptors exist after this.
+    for t in &targets {
+        scrape(t);
+    }
+    let baseline = fds(p.pid());
+    let rounds = 4;
+    for _ in 0..rounds {
+        for t in &targets {
+            scrape(t);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fds(p.pid()) > baseline && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let after = fds(p.pid());
+    assert!(
+        after <= baseline,
+        "{} scrapes left {} descriptors open (baseline {baseline}): {:?}",
+        rounds * targets.len(),
+        after - baseline,
+        std::fs::read_dir(format!("/proc/{}/fd", p.pid()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .collect::<Vec<_>>()
+    );
+}
+
 /// Allocates from `ns` with a raw client and drops the socket without Refresh LIFETIME 0: the
 /// allocation stays on the server for its lifetime.
 fn leak_one_allocation(ns: &Netns, server: SocketAddr) -> SocketAddr {

@@ -24,6 +24,7 @@
 pub mod certs;
 pub mod coturn;
 pub mod hostile;
+pub mod http;
 pub mod netns;
 pub mod process;
 pub mod stun;
@@ -31,6 +32,7 @@ pub mod topology;
 
 pub use certs::{CertPaths, LeafKind, TestPki};
 pub use coturn::{Coturn, CoturnBuilder};
+pub use http::{http_get, query_encode, wait_listening};
 pub use netns::{veth, Netns};
 pub use process::Running;
 pub use stun::stun_binding;
