@@ -619,3 +619,33 @@ fn ps_shows_no_secret_given_by_environment_or_file() {
         );
     }
 }
+
+/// A module file that fails to load never shows the credentials written in it.
+#[test]
+fn serve_config_errors_never_print_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [
+        format!(r#"{{"modules":{{"m":{{"username":"a","credential":"{CRED}" "x":1}}}}}}"#),
+        format!(r#"{{"modules":{{"m":{{"username":"a","credential":"{CRED}"#),
+        format!(r#"{{"modules":{{"m":{{"username":"a","credential":"{CRED}\q"}}}}}}"#),
+        format!(r#"{{"modules":{{"m":{{"credential":"{CRED}","username":7}}}}}}"#),
+        format!(r#"{{"modules":{{"m":{{"credential":"{CRED}","turn_secret":"{REST}"}}}}}}"#),
+        format!(r#"{{"modules":{{"m":{{"credential":"{CRED}","timeout":"soon"}}}}}}"#),
+        format!(r#"{{"modules":{{"m":{{"credential":"{CRED}","expect":["{REST}"]}}}}}}"#),
+        format!(r#"{{"modules":{{"m":{{"turn_secret":"{REST}","nope":true}}}}}}"#),
+    ];
+    for (i, text) in bad.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.json"));
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_iceprobe"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}\n{}", show(&out));
+        let secrets: Vec<String> = SECRETS.iter().map(|s| s.to_string()).collect();
+        assert_clean(&secrets, &String::from_utf8_lossy(&out.stderr), text);
+        assert_clean(&secrets, &String::from_utf8_lossy(&out.stdout), text);
+    }
+}
