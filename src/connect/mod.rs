@@ -6,6 +6,7 @@
 //! - [`peer`]: one peer connection (mDNS off, bind address, policy), callbacks as events;
 //! - [`signal`], [`stdio`], [`http`]: signaling messages and channels;
 //! - [`side`]: one side's event loop, deadline and close; [`echo`]: the data channel echo;
+//!   [`sweep`]: releases the TURN allocations webrtc does not know it has;
 //!   [`bulk`]: `--throughput`;
 //! - [`stats`]: candidates, pairs and the selected pair from the stats API;
 //! - [`cause`]: pure judgements (pair sentence, likely cause, verdict); [`run`]: orchestration.
@@ -21,3 +22,4 @@ pub mod side;
 pub mod signal;
 pub mod stats;
 pub mod stdio;
+pub mod sweep;

@@ -16,6 +16,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
+use super::sweep::{LedgerRuntime, TurnLedger};
 use crate::candidate::CandidateType;
 use crate::report::connect::{ConnectCandidate, Policy, Side};
 
@@ -132,11 +133,12 @@ const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
 /// Per data channel: `send` waits while this much is queued (`--throughput` back-pressure).
 const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 
-/// Build one peer connection; its events go to `tx`.
+/// Build one peer connection; its events go to `tx`. Its UDP sockets note their TURN
+/// allocations and releases in the returned ledger (see [`super::sweep`]).
 pub async fn build(
     setup: &PeerSetup,
     tx: mpsc::UnboundedSender<PeerEv>,
-) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
+) -> Result<(Arc<dyn PeerConnection>, Arc<TurnLedger>), webrtc::error::Error> {
     let mut engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_ice_timeouts(
@@ -158,7 +160,12 @@ pub async fn build(
         Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
         None => "0.0.0.0:0".to_string(),
     };
-    let pc = PeerConnectionBuilder::new()
+    let ledger = Arc::new(TurnLedger::default());
+    let mut builder = PeerConnectionBuilder::new();
+    if let Some(rt) = webrtc::runtime::default_runtime() {
+        builder = builder.with_runtime(Arc::new(LedgerRuntime::new(rt, ledger.clone())));
+    }
+    let pc = builder
         .with_configuration(config)
         .with_setting_engine(engine.build())
         .with_handler(Arc::new(Handler {
@@ -170,5 +177,5 @@ pub async fn build(
         .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
         .build()
         .await?;
-    Ok(Arc::new(pc))
+    Ok((Arc::new(pc), ledger))
 }
