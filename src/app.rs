@@ -2,7 +2,7 @@
 //! exit code. `main` only parses and calls [`run`].
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::progress::Spinner;
 
@@ -35,6 +35,67 @@ static PROGRESS: AtomicBool = AtomicBool::new(false);
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: interrupted by Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code: stopped by SIGTERM (128 + SIGTERM), e.g. `kill`, `timeout`, systemd, Docker.
+pub const EXIT_TERMINATED: i32 = 143;
+
+/// A signal that stops a run at once: probes are cancelled, allocations released (Refresh
+/// LIFETIME 0), the report printed, and the exit code says which signal it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+impl StopSignal {
+    /// The shell convention: 128 + the signal number.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            StopSignal::Interrupt => EXIT_INTERRUPTED,
+            StopSignal::Terminate => EXIT_TERMINATED,
+        }
+    }
+}
+
+/// Exit code of the signal that cancelled the run (set once, before the cancel is sent).
+static STOP_CODE: AtomicI32 = AtomicI32::new(EXIT_INTERRUPTED);
+
+/// The exit code of a cancelled run: 130 after SIGINT, 143 after SIGTERM.
+fn stopped_code() -> i32 {
+    STOP_CODE.load(Ordering::Relaxed)
+}
+
+/// The first SIGINT or SIGTERM. The handlers are registered when this is called (not when the
+/// future is first polled), so a signal that arrives right after start-up is caught too. On
+/// other platforms only Ctrl-C is watched.
+fn stop_signal() -> impl std::future::Future<Output = Option<StopSignal>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            let (Ok(mut int), Ok(mut term)) = (int, term) else {
+                return None;
+            };
+            tokio::select! {
+                Some(()) = int.recv() => Some(StopSignal::Interrupt),
+                Some(()) = term.recv() => Some(StopSignal::Terminate),
+                else => None,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            tokio::signal::ctrl_c()
+                .await
+                .ok()
+                .map(|()| StopSignal::Interrupt)
+        }
+    }
+}
 
 /// Run a command; `stdout` receives the report, `stderr` usage errors. Returns the exit code.
 pub async fn run(
@@ -46,8 +107,12 @@ pub async fn run(
 ) -> i32 {
     PROGRESS.store(progress, Ordering::Relaxed);
     let (cancel_tx, cancel_rx) = watch::channel(false);
+    // The handlers are installed before any probe starts, so SIGINT or SIGTERM never kills the
+    // process with an allocation left on the server.
+    let signalled = stop_signal();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if let Some(sig) = signalled.await {
+            STOP_CODE.store(sig.exit_code(), Ordering::Relaxed);
             let _ = cancel_tx.send(true);
         }
     });
@@ -132,7 +197,7 @@ async fn render_until_done<E>(
         _ => 1,
     };
     if *interrupted.borrow() {
-        return EXIT_INTERRUPTED;
+        return stopped_code();
     }
     code
 }
@@ -287,7 +352,7 @@ async fn run_check(
 }
 
 /// `check --every`: the same check on a fixed schedule, one NDJSON stream (or one quiet line
-/// per run), until Ctrl-C. Expectations are evaluated on every run.
+/// per run), until Ctrl-C or SIGTERM. Expectations are evaluated on every run.
 async fn check_every(
     cfg: crate::check::run::CheckConfig,
     every: std::time::Duration,
@@ -303,13 +368,14 @@ async fn check_every(
         // The first tick is immediate; later ones keep the period from run start to run start.
         tokio::select! {
             _ = schedule.tick() => {}
-            _ = crate::net::driver::cancelled(&mut stop) => return EXIT_INTERRUPTED,
+            _ = crate::net::driver::cancelled(&mut stop) => return stopped_code(),
         }
         let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
         let run = cfg.clone();
         let c = cancel.clone();
         let task = tokio::spawn(async move { check(run, tx, c).await.verdict.exit_code });
-        let code = render_until_done(
+        // Each run's verdict is in its summary; only a stop signal ends the schedule.
+        let _verdict = render_until_done(
             rx,
             task,
             cancel.clone(),
@@ -326,8 +392,8 @@ async fn check_every(
             },
         )
         .await;
-        if code == EXIT_INTERRUPTED {
-            return code;
+        if *cancel.borrow() {
+            return stopped_code();
         }
     }
 }
@@ -354,7 +420,9 @@ async fn run_serve(a: &ServeArgs, err: &mut dyn Write, cancel: watch::Receiver<b
         a.listen,
         names.join(", ")
     );
-    let exporter = crate::serve::http::Exporter::new(modules, a.max_concurrent);
+    let exporter = crate::serve::http::Exporter::new(modules, a.max_concurrent, cancel.clone());
+    // SIGINT or SIGTERM: stop accepting, cancel the probes in flight (they release their
+    // allocations and answer), then exit 0: a service manager's stop is a clean stop.
     let mut stop = cancel;
     let shutdown = async move { crate::net::driver::cancelled(&mut stop).await };
     match crate::serve::http::serve(a.listen, exporter, shutdown).await {
@@ -477,6 +545,19 @@ async fn run_demo(
         Err(e) => {
             let _ = writeln!(err, "iceprobe: demo: cannot start the local server: {e}");
             1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signals_map_to_the_shell_exit_codes() {
+        // 128 + the signal number: SIGINT 2, SIGTERM 15.
+        for (sig, code) in [(StopSignal::Interrupt, 130), (StopSignal::Terminate, 143)] {
+            assert_eq!(sig.exit_code(), code, "{sig:?}");
         }
     }
 }

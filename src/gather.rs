@@ -500,7 +500,7 @@ fn stop_failure(
             phase,
             None,
             Some("cancelled".into()),
-            "interrupted (Ctrl-C) before the server answered".into(),
+            "interrupted (Ctrl-C or SIGTERM) before the server answered".into(),
         ),
         Stop::Deadline | Stop::Done => ctx.fail(
             url,

@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT): the run stops at once with exit 130, prints its report, and still releases
-//! an allocation that may exist on the server — here one whose Allocate was never answered.
+//! Ctrl-C (SIGINT) and SIGTERM: the run stops at once with exit 130 (SIGTERM: 143), prints its
+//! report, and still releases an allocation that may exist on the server — here one whose
+//! Allocate was never answered.
 #![allow(clippy::disallowed_methods)] // tests read the clock
 
 use std::io::Read;
@@ -49,8 +50,8 @@ fn challenge_then_silence(sock: &UdpSocket, until: Instant) -> Vec<(u16, bool)> 
     seen
 }
 
-#[test]
-fn sigint_exits_130_and_releases_a_maybe_allocation() {
+/// Gather from a server that challenges, then goes silent; send `signal` mid-run.
+fn signal_releases_a_maybe_allocation(signal: &'static str, code: i32) {
     let server = UdpSocket::bind("127.0.0.1:0").unwrap();
     let url = format!("turn:{}?transport=udp", server.local_addr().unwrap());
     let mut child = Command::new(env!("CARGO_BIN_EXE_iceprobe"))
@@ -75,7 +76,7 @@ fn sigint_exits_130_and_releases_a_maybe_allocation() {
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(800));
         let started = Instant::now();
-        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        Command::new("kill").args([signal, &pid]).status().unwrap();
         started
     });
     let seen = challenge_then_silence(&server, Instant::now() + Duration::from_millis(2500));
@@ -90,10 +91,10 @@ fn sigint_exits_130_and_releases_a_maybe_allocation() {
     let status = child.wait().unwrap();
     let exited_after = sent_at.elapsed();
 
-    assert_eq!(status.code(), Some(130), "stdout: {stdout}");
+    assert_eq!(status.code(), Some(code), "stdout: {stdout}");
     assert!(
         exited_after < Duration::from_secs(5),
-        "took {exited_after:?} after SIGINT"
+        "took {exited_after:?} after {signal}"
     );
     let report: GatherReport =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
@@ -105,8 +106,18 @@ fn sigint_exits_130_and_releases_a_maybe_allocation() {
     assert_eq!(
         seen.last(),
         Some(&(method::REFRESH, true)),
-        "release after SIGINT: {seen:?}"
+        "release after {signal}: {seen:?}"
     );
+}
+
+#[test]
+fn sigint_exits_130_and_releases_a_maybe_allocation() {
+    signal_releases_a_maybe_allocation("-INT", 130);
+}
+
+#[test]
+fn sigterm_exits_143_and_releases_a_maybe_allocation() {
+    signal_releases_a_maybe_allocation("-TERM", 143);
 }
 
 #[test]
@@ -135,8 +146,8 @@ fn sigint_during_check_exits_130_with_a_report() {
     drop(server);
 }
 
-#[test]
-fn check_every_repeats_until_sigint() {
+/// `check --every` until `signal`: exits with `code` after one summary per run.
+fn check_every_until(signal: &str, code: i32) {
     let server = UdpSocket::bind("127.0.0.1:0").unwrap();
     let url = format!("stun:{}", server.local_addr().unwrap());
     let child = Command::new(env!("CARGO_BIN_EXE_iceprobe"))
@@ -157,11 +168,11 @@ fn check_every_repeats_until_sigint() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(out.status.code(), Some(code));
     let events: Vec<iceprobe::report::check::CheckEvent> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -175,4 +186,14 @@ fn check_every_repeats_until_sigint() {
         "one summary per run, a run a second: {summaries}"
     );
     drop(server);
+}
+
+#[test]
+fn check_every_repeats_until_sigint() {
+    check_every_until("-INT", 130);
+}
+
+#[test]
+fn check_every_repeats_until_sigterm() {
+    check_every_until("-TERM", 143);
 }

@@ -146,7 +146,7 @@ pub(super) fn stop_stage<T>(
             Phase::Timeout,
             None,
             Some("cancelled".into()),
-            "interrupted (Ctrl-C)".into(),
+            "interrupted (Ctrl-C or SIGTERM)".into(),
         ),
         Stop::Closed => failed(
             None,

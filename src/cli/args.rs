@@ -15,7 +15,7 @@ use crate::report::render::Format;
 #[derive(Debug, Parser)]
 #[command(name = "iceprobe", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 every server gave what it should; 1 some server failed; 2 usage or configuration error; 130 interrupted (Ctrl-C)."
+    after_help = "Exit codes: 0 every server gave what it should; 1 some server failed; 2 usage or configuration error; 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. Both still release allocations and print the report."
 )]
 pub struct Cli {
     /// What to do.
@@ -79,7 +79,7 @@ allocation of ours echoes what the first sends (Send indication and ChannelData)
 released with Refresh LIFETIME 0.
 
 Exit codes: 0 every row passed (warnings allowed); 1 some row failed; 2 usage or configuration
-error; 130 interrupted (allocations still released).";
+error; 130 interrupted (Ctrl-C), 143 stopped by SIGTERM (allocations still released).";
 
 const CONNECT_EXAMPLES: &str = "Examples:
   iceprobe connect                                   # loopback self-test, host candidates only
@@ -94,7 +94,8 @@ one side and --policy/--bind (aliases of --policy-a/--bind-a) apply to it. webrt
 UDP only: turn:?transport=tcp and turns: URLs are skipped and listed.
 
 Exit codes: 0 connected and data echoed; 1 not connected (the likely cause is reported) or the
-peer vanished; 2 usage error, bad signaling input or wrong token; 130 interrupted.";
+peer vanished; 2 usage error, bad signaling input or wrong token; 130 interrupted (Ctrl-C);
+143 stopped by SIGTERM (peer connections closed, allocations released).";
 
 const NAT_EXAMPLES: &str = "Examples:
   iceprobe nat stun:stun.example.org                 # RFC 5780 server (two IPs): mapping + filtering
@@ -106,7 +107,7 @@ result \"inconclusive\", never a false \"endpoint-independent\". IPv4 and IPv6 a
 separately and never mixed.
 
 Exit codes: 0 discovery completed; 1 could not determine (no usable server, UDP blocked and no
-TCP); 2 usage or configuration error; 130 interrupted.";
+TCP); 2 usage or configuration error; 130 interrupted (Ctrl-C); 143 stopped by SIGTERM.";
 
 const SERVE_EXAMPLES: &str = "Examples:
   iceprobe serve --listen 127.0.0.1:9478 --config /etc/iceprobe/serve.json
@@ -115,7 +116,10 @@ const SERVE_EXAMPLES: &str = "Examples:
 The module file names probes and their credentials (never in the scrape URL):
   {\"modules\": {\"turn\": {\"username\": \"probe\", \"credential_env\": \"TURN_PASSWORD\",
                          \"all_transports\": true, \"timeout\": \"8s\"}}}
-See docs/prometheus.md for the scrape config and alert rules.";
+See docs/prometheus.md for the scrape config and alert rules.
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM (probes in flight are cancelled and still release
+their allocations); 2 usage or configuration error, or the address cannot be listened on.";
 
 const GATHER_EXAMPLES: &str = "Examples:
   iceprobe gather stun:stun.example.org
@@ -124,11 +128,12 @@ const GATHER_EXAMPLES: &str = "Examples:
   ICEPROBE_TURN_SECRET=s3cret iceprobe gather turn:turn.example.org?transport=tcp
 
 Exit codes: 0 every server gave what it should (STUN URL → srflx, TURN URL → relay);
-1 some server failed; 2 usage or configuration error; 130 interrupted (Ctrl-C).";
+1 some server failed; 2 usage or configuration error; 130 interrupted (Ctrl-C); 143 stopped by
+SIGTERM (allocations still released).";
 
 const DEMO_EXIT_CODES: &str =
     "Exit codes: 0 every relay (UDP, TCP, TLS) came up; 1 something failed;
-2 usage error; 130 interrupted (Ctrl-C).";
+2 usage error; 130 interrupted (Ctrl-C); 143 stopped by SIGTERM.";
 
 /// Where the servers come from, and their credentials. Shared by every probing subcommand.
 #[derive(Debug, Args, Clone, Default)]
@@ -269,7 +274,7 @@ pub struct CheckArgs {
     /// Rows probed at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub concurrency: usize,
-    /// Repeat the check every DURATION until Ctrl-C (output: one NDJSON stream).
+    /// Repeat the check every DURATION until Ctrl-C or SIGTERM (output: one NDJSON stream).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub every: Option<Duration>,
     /// TLS verification.

@@ -348,7 +348,10 @@ pub async fn connect_config(
                     flag: "--peer",
                     why,
                 })?;
-            Signaling::Peer { base, token }
+            Signaling::Peer {
+                base,
+                token: crate::secret::Secret::new(token),
+            }
         }
         (_, _, Some(_)) => Signaling::Stdio(!a.answer),
         _ => Signaling::Loopback,

@@ -173,6 +173,8 @@ impl Signal for ListenSignal {
 pub struct PeerSignal {
     client: reqwest::Client,
     url: String,
+    /// `url` without the token, for errors.
+    shown: String,
     rx: mpsc::UnboundedReceiver<Result<SignalMsg, SignalError>>,
     poller: tokio::task::JoinHandle<()>,
 }
@@ -194,13 +196,27 @@ fn status_error(status: reqwest::StatusCode, body: &str) -> SignalError {
     }
 }
 
-fn send_error(e: &reqwest::Error, url: &str) -> SignalError {
+/// `url` as errors show it: the path is the session token, a secret, so it is replaced.
+pub fn redact_peer_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    match rest.split_once('/') {
+        Some((host, path)) if !path.is_empty() => format!("{scheme}{host}/[token]"),
+        _ => url.to_string(),
+    }
+}
+
+/// A failed request. reqwest's own message names the URL, which carries the token: it is left
+/// out, and `shown` (already redacted) is used instead.
+fn send_error(e: reqwest::Error, shown: &str) -> SignalError {
     if e.is_connect() {
-        SignalError::Unreachable(format!("{url}: connection refused or unreachable"))
+        SignalError::Unreachable(format!("{shown}: connection refused or unreachable"))
     } else if e.is_timeout() {
-        SignalError::Vanished(format!("{url}: no answer in time"))
+        SignalError::Vanished(format!("{shown}: no answer in time"))
     } else {
-        SignalError::Vanished(format!("{url}: {e}"))
+        SignalError::Vanished(format!("{shown}: {}", e.without_url()))
     }
 }
 
@@ -217,9 +233,11 @@ pub async fn connect(
         .build()
         .map_err(|e| SignalError::Unreachable(format!("HTTP client: {e}")))?;
     let url = format!("{}/{token}/messages", base.trim_end_matches('/'));
+    let shown = redact_peer_url(&url);
     let (tx, rx) = mpsc::unbounded_channel();
     let poll_client = client.clone();
     let poll_url = url.clone();
+    let poll_shown = shown.clone();
     let poller = tokio::spawn(async move {
         loop {
             let r = poll_client
@@ -230,7 +248,7 @@ pub async fn connect(
             let resp = match r {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.send(Err(send_error(&e, &poll_url)));
+                    let _ = tx.send(Err(send_error(e, &poll_shown)));
                     return;
                 }
             };
@@ -258,6 +276,7 @@ pub async fn connect(
     Ok(PeerSignal {
         client,
         url,
+        shown,
         rx,
         poller,
     })
@@ -275,7 +294,7 @@ impl Signal for PeerSignal {
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await
-            .map_err(|e| send_error(&e, &self.url))?;
+            .map_err(|e| send_error(e, &self.shown))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -295,36 +314,37 @@ impl Signal for PeerSignal {
 }
 
 /// Split `http://HOST:PORT/TOKEN` into the base and the token (pure). With `token` given
-/// separately, the URL must not carry one.
+/// separately, the URL must not carry one. Errors never show the token.
 pub fn split_peer_url(url: &str, token: Option<&str>) -> Result<(String, String), String> {
+    let shown = redact_peer_url(url);
     let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("{url:?}: expected http://HOST:PORT/TOKEN (plain HTTP, as --listen prints it)")
+        format!("{shown:?}: expected http://HOST:PORT/TOKEN (plain HTTP, as --listen prints it)")
     })?;
     let (host, path) = match rest.split_once('/') {
         Some((h, p)) => (h, p.trim_end_matches('/')),
         None => (rest, ""),
     };
     if host.is_empty() {
-        return Err(format!("{url:?}: no host"));
+        return Err(format!("{shown:?}: no host"));
     }
     let token = match (path.is_empty(), token) {
         (false, None) => path.to_string(),
         (true, Some(t)) => t.to_string(),
         (false, Some(_)) => {
             return Err(format!(
-                "{url:?}: the URL already carries a token; drop --token"
+                "{shown:?}: the URL already carries a token; drop --token"
             ))
         }
         (true, None) => {
             return Err(format!(
-                "{url:?}: no session token: use the whole URL --listen printed, or add --token"
+                "{shown:?}: no session token: use the whole URL --listen printed, or add --token"
             ))
         }
     };
     if token.is_empty() || token.contains('/') || !token.bytes().all(|b| b.is_ascii_alphanumeric())
     {
         return Err(format!(
-            "{token:?}: a session token is letters and digits only"
+            "{shown:?}: a session token is letters and digits only"
         ));
     }
     Ok((format!("http://{host}"), token))
@@ -353,6 +373,28 @@ mod tests {
         ] {
             let e = split_peer_url(u, t).unwrap_err();
             assert!(e.contains(want), "{u}: {e}");
+        }
+    }
+
+    #[test]
+    fn errors_never_show_the_token() {
+        for (u, t) in [
+            ("https://h/s3cretTok", None),
+            ("http://h:1/s3cretTok", Some("b")),
+            ("http://h:1/s3cretTok/x", None),
+            ("http://h:1/s3cret-Tok", None),
+            ("http://h:1", Some("s3cret-Tok")),
+        ] {
+            let e = split_peer_url(u, t).unwrap_err();
+            assert!(!e.contains("s3cret"), "{u}: {e}");
+        }
+        for (url, shown) in [
+            ("http://h:1/tok/messages", "http://h:1/[token]"),
+            ("http://h:1/", "http://h:1/"),
+            ("http://h:1", "http://h:1"),
+            ("h:1/tok", "h:1/[token]"),
+        ] {
+            assert_eq!(redact_peer_url(url), shown);
         }
     }
 

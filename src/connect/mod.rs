@@ -6,6 +6,7 @@
 //! - [`peer`]: one peer connection (mDNS off, bind address, policy), callbacks as events;
 //! - [`signal`], [`stdio`], [`http`]: signaling messages and channels;
 //! - [`side`]: one side's event loop, deadline and close; [`echo`]: the data channel echo;
+//!   [`sweep`]: releases the TURN allocations webrtc does not know it has;
 //!   [`bulk`]: `--throughput`;
 //! - [`stats`]: candidates and the selected pair from the stats API; [`checks`]: every
 //!   candidate pair from the connectivity checks seen on the wire, by way of [`tap`];
@@ -23,4 +24,5 @@ pub mod side;
 pub mod signal;
 pub mod stats;
 pub mod stdio;
+pub mod sweep;
 pub mod tap;

@@ -16,6 +16,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
+use super::sweep::{LedgerRuntime, TurnLedger};
 use crate::candidate::CandidateType;
 use crate::report::connect::{ConnectCandidate, Policy, Side};
 
@@ -132,13 +133,14 @@ const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
 /// Per data channel: `send` waits while this much is queued (`--throughput` back-pressure).
 const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 
-/// Build one peer connection; its events go to `tx`, and every datagram its sockets carry is
-/// shown to `observer` (the candidate pairs' connectivity checks, see `connect::checks`).
+/// Build one peer connection; its events go to `tx`. Its UDP sockets note their TURN
+/// allocations and releases in the returned ledger (see [`super::sweep`]), and show every
+/// datagram to `observer` (the candidate pairs' connectivity checks, see `connect::checks`).
 pub async fn build(
     setup: &PeerSetup,
     tx: mpsc::UnboundedSender<PeerEv>,
     observer: super::tap::SharedObserver,
-) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
+) -> Result<(Arc<dyn PeerConnection>, Arc<TurnLedger>), webrtc::error::Error> {
     let mut engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_ice_timeouts(
@@ -160,9 +162,13 @@ pub async fn build(
         Some(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
         None => "0.0.0.0:0".to_string(),
     };
+    let ledger = Arc::new(TurnLedger::default());
     let mut builder = PeerConnectionBuilder::new();
     if let Some(rt) = webrtc::runtime::default_runtime() {
-        builder = builder.with_runtime(super::tap::TapRuntime::wrap(rt, observer));
+        // Both wrappers only read the datagrams: the ledger's allocations, the tap's checks.
+        let ledgered: Arc<dyn webrtc::runtime::Runtime> =
+            Arc::new(LedgerRuntime::new(rt, ledger.clone()));
+        builder = builder.with_runtime(super::tap::TapRuntime::wrap(ledgered, observer));
     }
     let pc = builder
         .with_configuration(config)
@@ -176,5 +182,5 @@ pub async fn build(
         .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
         .build()
         .await?;
-    Ok(Arc::new(pc))
+    Ok((Arc::new(pc), ledger))
 }

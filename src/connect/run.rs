@@ -30,8 +30,8 @@ pub enum Signaling {
     Peer {
         /// `http://HOST:PORT`.
         base: String,
-        /// The session token.
-        token: String,
+        /// The session token (a secret: `Debug` does not show it).
+        token: crate::secret::Secret,
     },
     /// Copy-paste; `true`: offer.
     Stdio(bool),
@@ -143,7 +143,7 @@ pub async fn run(
                     .await
                     .map(|s| Box::new(s) as Box<dyn Signal>),
                 Signaling::Peer { base, token } => {
-                    super::http::connect(base, token, deadline, cancel.clone())
+                    super::http::connect(base, token.expose(), deadline, cancel.clone())
                         .await
                         .map(|s| Box::new(s) as Box<dyn Signal>)
                 }
@@ -194,7 +194,7 @@ pub async fn run(
             let cause = if *cancel.borrow() {
                 Some(Cause {
                     code: "interrupted".into(),
-                    text: "interrupted (Ctrl-C)".into(),
+                    text: "interrupted (Ctrl-C or SIGTERM)".into(),
                 })
             } else {
                 likely_cause(&sides, facts)

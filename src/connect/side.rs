@@ -110,8 +110,8 @@ fn description(d: &RTCSessionDescription) -> SignalMsg {
 pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) -> SideOutcome {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let observer = super::tap::SharedObserver::default();
-    let pc = match peer::build(&run.setup, tx, observer.clone()).await {
-        Ok(pc) => pc,
+    let (pc, ledger) = match peer::build(&run.setup, tx, observer.clone()).await {
+        Ok(built) => built,
         Err(e) => {
             let report = empty_report(&run, Timeline::default());
             return SideOutcome {
@@ -138,6 +138,10 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
     // Stats before closing; then close on every path (TURN allocations are released on close).
     let stats = ice_stats(&pc).await;
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, pc.close()).await;
+    drop(pc);
+    // webrtc released what it knew of; an allocation whose answer never reached it (lost, or
+    // in flight at the deadline or a signal) is released here, from the same address.
+    super::sweep::sweep(&ledger, &st.run.setup.servers, super::sweep::SWEEP_GRACE).await;
     for c in stats.remote {
         if c.kind == crate::candidate::CandidateType::Prflx {
             st.candidate(Origin::Remote, c);

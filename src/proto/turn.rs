@@ -281,6 +281,15 @@ impl TurnClient {
         }
     }
 
+    /// Release an allocation this client did not make: one another client (e.g. webrtc's) may
+    /// have left on this same 5-tuple. Refresh LIFETIME 0 goes out unauthenticated, is
+    /// challenged (401), and is repeated with credentials; [`TurnEvent::Released`] follows the
+    /// success, or 437 when the server holds nothing for the 5-tuple.
+    pub fn release_unseen(&mut self, now: Instant) {
+        self.maybe_allocated = true;
+        self.release(now);
+    }
+
     /// Queue a Send indication carrying `data` to `peer` (RFC 8656 §11.1).
     pub fn send_indication(&mut self, peer: SocketAddr, data: &[u8]) {
         let mut m = stun::start(METHOD_SEND, CLASS_INDICATION, stun::new_txid());

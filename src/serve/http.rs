@@ -33,17 +33,26 @@ pub struct Exporter {
     in_flight: AtomicU64,
     /// (module, result) → count.
     probes: Mutex<HashMap<(String, &'static str), u64>>,
+    /// SIGINT / SIGTERM: probes in flight stop at once and release their allocations, so the
+    /// graceful shutdown (which waits for open requests) does not wait out their deadlines.
+    stop: watch::Receiver<bool>,
 }
 
 impl Exporter {
-    /// An exporter running at most `max_concurrent` probes at once.
-    pub fn new(modules: BTreeMap<String, Module>, max_concurrent: usize) -> Arc<Exporter> {
+    /// An exporter running at most `max_concurrent` probes at once; `stop` turning `true`
+    /// cancels the probes in flight (each still releases its allocations).
+    pub fn new(
+        modules: BTreeMap<String, Module>,
+        max_concurrent: usize,
+        stop: watch::Receiver<bool>,
+    ) -> Arc<Exporter> {
         Arc::new(Exporter {
             modules,
             slots: Semaphore::new(max_concurrent.max(1)),
             max_concurrent: max_concurrent.max(1),
             in_flight: AtomicU64::new(0),
             probes: Mutex::new(HashMap::new()),
+            stop,
         })
     }
 
@@ -155,8 +164,7 @@ async fn probe(
         ..cfg
     };
     let (tx, _rx) = mpsc::unbounded_channel();
-    let (_keep, cancel) = watch::channel(false);
-    let mut report = check(cfg, tx, cancel).await;
+    let mut report = check(cfg, tx, s.stop.clone()).await;
     crate::report::ci::apply_expectations(&mut report, &module.expect);
     drop(permit);
     s.in_flight.fetch_sub(1, Ordering::Relaxed);

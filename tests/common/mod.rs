@@ -12,7 +12,8 @@
 //! - [`TestPki`] (`certs.rs`): a CA and leaf certificates (valid, expired, not yet valid, wrong
 //!   name, unknown CA) written to a temp dir for coturn's `--cert` / `--pkey`.
 //! - [`stun_binding`] (`stun.rs`): a tiny reference STUN Binding client for harness self-checks.
-//! - [`iceprobe_in`]: run the iceprobe binary inside a namespace.
+//! - [`iceprobe_in`]: run the iceprobe binary inside a namespace; [`Running`] (`process.rs`):
+//!   start it without waiting, to signal it mid-run or read its `/proc` entries.
 //!
 //! Cleanup: guards clean up in `Drop`, also while a failing test unwinds. Processes hold a clone
 //! of their namespace, so a namespace is only deleted after every guard that runs inside it has
@@ -23,13 +24,17 @@
 pub mod certs;
 pub mod coturn;
 pub mod hostile;
+pub mod http;
 pub mod netns;
+pub mod process;
 pub mod stun;
 pub mod topology;
 
 pub use certs::{CertPaths, LeafKind, TestPki};
 pub use coturn::{Coturn, CoturnBuilder};
+pub use http::{http_get, query_encode, wait_listening};
 pub use netns::{veth, Netns};
+pub use process::Running;
 pub use stun::stun_binding;
 pub use topology::{
     NatKind, Testbed, CLIENT2_LAN_IP, CLIENT_LAN_IP, CLIENT_PUBLIC_IP, ROUTER2_WAN_IP,
@@ -194,6 +199,8 @@ pub(crate) mod sys {
         fn setns(fd: i32, nstype: i32) -> i32;
     }
 
+    /// `SIGINT` (Ctrl-C).
+    pub const SIGINT: i32 = 2;
     /// `SIGTERM`.
     pub const SIGTERM: i32 = 15;
     /// `SIGKILL`.
