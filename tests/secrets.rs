@@ -240,6 +240,12 @@ fn sources(b: &Bed) -> Vec<Source> {
             env: vec![],
             ok: true,
         },
+        Source {
+            name: "ICEPROBE_ICE_SERVERS_URL with an API key",
+            args: vec![],
+            env: vec![("ICEPROBE_ICE_SERVERS_URL", IceServersHttp::url())],
+            ok: true,
+        },
     ]
 }
 

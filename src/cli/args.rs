@@ -144,8 +144,14 @@ pub struct ServerArgs {
     /// Read servers from a browser RTCConfiguration JSON file ({"iceServers": [...]}).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Fetch RTCConfiguration-shaped JSON from a provider's HTTP(S) endpoint.
-    #[arg(long, value_name = "URL")]
+    /// Fetch RTCConfiguration-shaped JSON from a provider's HTTP(S) endpoint. Also
+    /// ICEPROBE_ICE_SERVERS_URL, which keeps an API key in the URL out of the process list.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ICEPROBE_ICE_SERVERS_URL",
+        hide_env_values = true
+    )]
     pub ice_servers_url: Option<String>,
     /// TURN username (applies to TURN URLs without their own).
     #[arg(short = 'u', long)]
@@ -356,7 +362,14 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["peer", "signal"])]
     pub listen: Option<std::net::SocketAddr>,
     /// Offer to the host running --listen, at the URL it printed (http://HOST:PORT/TOKEN).
-    #[arg(long, value_name = "URL", conflicts_with = "signal")]
+    /// Also ICEPROBE_PEER, which keeps the token out of the process list.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "signal",
+        env = "ICEPROBE_PEER",
+        hide_env_values = true
+    )]
     pub peer: Option<String>,
     /// The session token, when --peer's URL does not carry it.
     #[arg(long, value_name = "TOKEN", requires = "peer")]
