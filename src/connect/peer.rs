@@ -16,7 +16,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
-use super::sweep::{LedgerRuntime, TurnLedger};
+use super::sweep::TurnLedger;
 use crate::candidate::CandidateType;
 use crate::report::connect::{ConnectCandidate, Policy, Side};
 
@@ -165,10 +165,9 @@ pub async fn build(
     let ledger = Arc::new(TurnLedger::default());
     let mut builder = PeerConnectionBuilder::new();
     if let Some(rt) = webrtc::runtime::default_runtime() {
-        // Both wrappers only read the datagrams: the ledger's allocations, the tap's checks.
-        let ledgered: Arc<dyn webrtc::runtime::Runtime> =
-            Arc::new(LedgerRuntime::new(rt, ledger.clone()));
-        builder = builder.with_runtime(super::tap::TapRuntime::wrap(ledgered, observer));
+        // Both watchers only read the datagrams: the ledger's allocations, the checks.
+        let watchers: Vec<Arc<dyn super::tap::Watcher>> = vec![ledger.clone(), observer];
+        builder = builder.with_runtime(super::tap::TapRuntime::wrap(rt, watchers));
     }
     let pc = builder
         .with_configuration(config)

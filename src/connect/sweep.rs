@@ -6,9 +6,9 @@
 //! keeps the allocation for its whole lifetime (coturn: 600 s) and it counts against the user's
 //! quota. iceprobe closes that gap from the outside:
 //!
-//! - [`LedgerRuntime`] wraps webrtc's tokio runtime; every UDP socket webrtc binds is wrapped in
-//!   turn, and what it sends is read (never changed): an authenticated Allocate opens an entry
-//!   for its 5-tuple (our address, the server's), a Refresh with LIFETIME 0 closes it.
+//! - [`TurnLedger`] watches what webrtc's UDP sockets send (by way of [`super::tap`], read,
+//!   never changed): an authenticated Allocate opens an entry for its 5-tuple (our address, the
+//!   server's), a Refresh with LIFETIME 0 closes it.
 //! - After the peer connection is closed (its sockets are gone), [`sweep`] binds each open
 //!   entry's local address again and sends the release itself, as a fresh client: Refresh
 //!   LIFETIME 0, 401, the same with credentials; the server answers success (released) or 437
@@ -16,22 +16,13 @@
 #![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::future::Future;
-use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rtc::stun::attributes::ATTR_USERNAME;
 use rtc::stun::message::{Message, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH};
 use webrtc::peer_connection::RTCIceServer;
-use webrtc::runtime::{
-    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
-    Transmit,
-};
 
 use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent};
 use crate::secret::Secret;
@@ -107,130 +98,20 @@ impl TurnLedger {
     }
 }
 
-/// webrtc's runtime, with every UDP socket it binds wrapped in a [`LedgerSocket`].
-pub struct LedgerRuntime {
-    inner: Arc<dyn Runtime>,
-    ledger: Arc<TurnLedger>,
-}
-
-impl LedgerRuntime {
-    /// Wrap `inner`; what its UDP sockets send to TURN servers goes into `ledger`.
-    pub fn new(inner: Arc<dyn Runtime>, ledger: Arc<TurnLedger>) -> LedgerRuntime {
-        LedgerRuntime { inner, ledger }
-    }
-}
-
-impl fmt::Debug for LedgerRuntime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LedgerRuntime")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-impl Runtime for LedgerRuntime {
-    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        self.inner.spawn(future)
-    }
-    fn spawn_reactor(
+/// The ledger reads what webrtc's sockets send (see [`super::tap`]); received data is not its
+/// business.
+impl super::tap::Watcher for TurnLedger {
+    fn datagram(
         &self,
-        reactor_pool_size: usize,
-        future: Pin<Box<dyn Future<Output = ()> + Send>>,
-    ) -> Box<dyn JoinHandle> {
-        self.inner.spawn_reactor(reactor_pool_size, future)
-    }
-    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
-        let local = socket.local_addr()?;
-        let inner = self.inner.wrap_udp_socket(socket)?;
-        Ok(Arc::new(LedgerSocket {
-            inner,
-            local,
-            ledger: self.ledger.clone(),
-        }))
-    }
-    fn wrap_tcp_listener(
-        &self,
-        listener: std::net::TcpListener,
-    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
-        self.inner.wrap_tcp_listener(listener)
-    }
-    fn connect_tcp<'a>(
-        &'a self,
-        remote_addr: SocketAddr,
-    ) -> BoxFuture<'a, io::Result<Arc<dyn AsyncTcpStream>>> {
-        self.inner.connect_tcp(remote_addr)
-    }
-    fn resolve_host<'a>(&'a self, host: &'a str) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
-        self.inner.resolve_host(host)
-    }
-    fn now(&self) -> Instant {
-        self.inner.now()
-    }
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.sleep(duration)
-    }
-    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
-        self.inner.interval(period)
-    }
-    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
-        self.inner.block_on(future)
-    }
-    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.yield_now()
-    }
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-}
-
-/// A UDP socket of webrtc's whose outgoing TURN requests are noted in the ledger.
-struct LedgerSocket {
-    inner: Arc<dyn AsyncUdpSocket>,
-    local: SocketAddr,
-    ledger: Arc<TurnLedger>,
-}
-
-impl fmt::Debug for LedgerSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LedgerSocket")
-            .field("local", &self.local)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AsyncUdpSocket for LedgerSocket {
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        // Noted before sending (a retried poll notes it again: the ledger is idempotent).
-        match transmit.segment_size {
-            Some(n) if n > 0 => {
-                for d in transmit.contents.chunks(n) {
-                    self.ledger.observe(self.local, transmit.destination, d);
-                }
-            }
-            _ => self
-                .ledger
-                .observe(self.local, transmit.destination, transmit.contents),
+        dir: super::checks::Dir,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+        _now_ms: f64,
+    ) {
+        if dir == super::checks::Dir::Out {
+            self.observe(local, remote, bytes);
         }
-        self.inner.poll_send(cx, transmit)
-    }
-    fn poll_recv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &mut [IoSliceMut<'_>],
-        meta: &mut [RecvMeta],
-    ) -> Poll<io::Result<usize>> {
-        self.inner.poll_recv(cx, bufs, meta)
-    }
-    fn max_gso_segments(&self) -> usize {
-        self.inner.max_gso_segments()
-    }
-    fn max_gro_segments(&self) -> usize {
-        self.inner.max_gro_segments()
     }
 }
 

@@ -1,6 +1,7 @@
-//! The I/O edge of [`super::checks`]: a webrtc [`Runtime`] that is Tokio's in every respect
-//! but one — the UDP sockets it hands the peer connection show every datagram, both ways, to
-//! a [`CheckObserver`] before passing it on untouched.
+//! A webrtc [`Runtime`] that is Tokio's in every respect but one: the UDP sockets it hands the
+//! peer connection show every datagram, both ways, to [`Watcher`]s, and pass it on untouched.
+//! The watchers are the [`CheckObserver`] (every candidate pair's checks, `connect::checks`)
+//! and the TURN ledger (allocations to release, `connect::sweep`).
 #![allow(clippy::disallowed_methods)] // the I/O edge: stamps datagrams with the clock
 
 use std::future::Future;
@@ -21,20 +22,43 @@ use super::checks::{CheckObserver, Dir};
 /// Shared between the sockets of one peer connection and whoever reads the result.
 pub type SharedObserver = Arc<Mutex<CheckObserver>>;
 
-/// Tokio's runtime with observed UDP sockets.
-#[derive(Debug)]
+/// Something that reads the datagrams a peer connection's sockets carry. Called right after a
+/// datagram went out (the kernel took it) or came in; must be quick and never block.
+pub trait Watcher: Send + Sync + 'static {
+    /// One datagram: this side's socket address, the other end, the bytes, a millisecond clock.
+    fn datagram(&self, dir: Dir, local: SocketAddr, remote: SocketAddr, bytes: &[u8], now_ms: f64);
+}
+
+impl Watcher for Mutex<CheckObserver> {
+    fn datagram(&self, dir: Dir, local: SocketAddr, remote: SocketAddr, bytes: &[u8], now_ms: f64) {
+        // A poisoned lock means an observer panicked once; its table is still readable.
+        let mut o = self.lock().unwrap_or_else(|p| p.into_inner());
+        o.datagram(dir, local, remote, bytes, now_ms);
+    }
+}
+
+/// Tokio's runtime with watched UDP sockets.
 pub struct TapRuntime {
     inner: Arc<dyn Runtime>,
-    observer: SharedObserver,
+    watchers: Arc<[Arc<dyn Watcher>]>,
     t0: Instant,
 }
 
+impl std::fmt::Debug for TapRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TapRuntime")
+            .field("inner", &self.inner)
+            .field("watchers", &self.watchers.len())
+            .finish()
+    }
+}
+
 impl TapRuntime {
-    /// Wrap `inner` (Tokio's, or another wrapper around it).
-    pub fn wrap(inner: Arc<dyn Runtime>, observer: SharedObserver) -> Arc<TapRuntime> {
+    /// Wrap `inner` (Tokio's); every socket shows its datagrams to `watchers`.
+    pub fn wrap(inner: Arc<dyn Runtime>, watchers: Vec<Arc<dyn Watcher>>) -> Arc<TapRuntime> {
         Arc::new(TapRuntime {
             inner,
-            observer,
+            watchers: watchers.into(),
             t0: Instant::now(),
         })
     }
@@ -59,7 +83,7 @@ impl Runtime for TapRuntime {
         Ok(Arc::new(TapSocket {
             inner,
             local,
-            observer: self.observer.clone(),
+            watchers: self.watchers.clone(),
             t0: self.t0,
         }))
     }
@@ -110,21 +134,28 @@ impl Runtime for TapRuntime {
     }
 }
 
-/// A UDP socket that shows what it carries to the observer.
-#[derive(Debug)]
+/// A UDP socket that shows what it carries to the watchers.
 struct TapSocket {
     inner: Arc<dyn AsyncUdpSocket>,
     local: SocketAddr,
-    observer: SharedObserver,
+    watchers: Arc<[Arc<dyn Watcher>]>,
     t0: Instant,
+}
+
+impl std::fmt::Debug for TapSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TapSocket")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TapSocket {
     fn see(&self, dir: Dir, remote: SocketAddr, datagram: &[u8]) {
         let now_ms = self.t0.elapsed().as_secs_f64() * 1000.0;
-        // A poisoned lock means an observer panicked once; its table is still readable.
-        let mut o = self.observer.lock().unwrap_or_else(|p| p.into_inner());
-        o.datagram(dir, self.local, remote, datagram, now_ms);
+        for w in self.watchers.iter() {
+            w.datagram(dir, self.local, remote, datagram, now_ms);
+        }
     }
 }
 
