@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Coturn, Netns, Testbed, CLIENT_PUBLIC_IP, SERVER_IP};
+use common::{wait_listening, Coturn, Netns, Testbed, CLIENT_PUBLIC_IP, SERVER_IP};
 
 /// A process stopped by PID on drop.
 struct Proc(Child);
@@ -48,43 +46,7 @@ fn enc(s: &str) -> String {
 
 /// A plain HTTP/1.1 GET from inside `ns`; returns (status, body).
 fn get(ns: &Netns, addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let addr = addr.to_string();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    ns.in_ns(move || {
-        let mut s = TcpStream::connect(&addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
-    })
-}
-
-fn wait_listening(ns: &Netns, addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let a = addr.to_string();
-    while Instant::now() < deadline {
-        let a2 = a.clone();
-        if ns.in_ns(move || TcpStream::connect(a2).is_ok()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listening on {addr}");
+    common::http::http_get_with(ns, addr, path, headers)
 }
 
 fn exporter(tb: &Testbed, dir: &std::path::Path) -> (Proc, String) {

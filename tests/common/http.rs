@@ -20,8 +20,22 @@ pub fn query_encode(s: &str) -> String {
 /// `GET path` on `addr` from inside `ns` with `Connection: close`; returns (status, body).
 /// Panics when nothing answers within 60 s.
 pub fn http_get(ns: &Netns, addr: &str, path: &str) -> (u16, String) {
+    http_get_with(ns, addr, path, &[])
+}
+
+/// [`http_get`] with extra request headers.
+pub fn http_get_with(
+    ns: &Netns,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let addr = addr.to_string();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
     ns.in_ns(move || {
         let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
