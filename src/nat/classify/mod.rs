@@ -642,7 +642,9 @@ pub(crate) mod tests {
         ));
         assert_eq!(v.confidence.level, ConfidenceLevel::Low);
         assert_eq!(exit_code(&v), 1);
-        assert!(v.forecast.starts_with("no STUN server answered"));
+        assert!(v
+            .forecast
+            .starts_with("no STUN server gave a usable answer"));
     }
 
     #[test]

@@ -157,7 +157,8 @@ pub(super) fn forecast(v: &NatVerdict) -> String {
                     NATs; keep a TURN server"
             .into(),
         None if v.mapped_address.is_none() => {
-            "no STUN server answered: nothing can be forecast; keep a TURN server".into()
+            "no STUN server gave a usable answer: nothing can be forecast; keep a TURN server"
+                .into()
         }
         None => "the NAT's behaviour could not be determined: keep a TURN server to be safe".into(),
     }
