@@ -6,6 +6,10 @@
 #
 # Missing tools (ip, nft, turnserver) are installed with apt-get when running as root.
 # ICEPROBE_REQUIRE_NETNS=1 turns a skipped netns test into a failure (CI sets it).
+#
+# Last, the cargo-fuzz targets in fuzz/ are built and each runs for a short smoke run
+# (FUZZ_SMOKE_SECONDS, default 10) from its committed seeds; cargo-fuzz is installed from
+# crates.io when missing. The long runs are scripts/fuzz.sh's job (docs/fuzzing.md).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -77,6 +81,26 @@ cargo clippy --all-targets -- -D warnings
 
 say "cargo test --all-targets (ICEPROBE_REQUIRE_NETNS=$ICEPROBE_REQUIRE_NETNS)"
 cargo test --all-targets "$@"
+
+# The fuzz targets only compile on the fuzzer's toolchain, so `cargo test` above never builds
+# them; building them here keeps them from rotting when a public API changes.
+fuzz_smoke() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        say "installing cargo-fuzz (cargo install cargo-fuzz --locked)"
+        cargo install cargo-fuzz --version 0.13.2 --locked || true
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        if [[ "$ICEPROBE_REQUIRE_NETNS" == 1 ]]; then
+            say "cargo-fuzz is missing and could not be installed: the fuzz targets are not built"
+            exit 1
+        fi
+        say "!!! SKIPPED: cargo-fuzz is missing, the fuzz targets were NOT built (cargo install cargo-fuzz) !!!"
+        return 0
+    fi
+    say "fuzz targets: build, then ${FUZZ_SMOKE_SECONDS:-10}s each (scripts/fuzz.sh)"
+    scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-10}"
+}
+fuzz_smoke
 
 stale="$(stale_namespaces)"
 if [[ -n "$stale" ]]; then

@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::signal::{Signal, SignalError, SignalMsg};
+use super::signal::{decode_message, decode_messages, Signal, SignalError, SignalMsg};
 
 /// How long one long poll waits for a message.
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -60,15 +60,12 @@ async fn post_message(
     if !token_ok(&s, &token) {
         return text(StatusCode::FORBIDDEN, "wrong session token");
     }
-    match serde_json::from_str::<SignalMsg>(&body) {
+    match decode_message(&body) {
         Ok(m) => {
             let _ = s.to_answerer.send(m);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(e) => text(
-            StatusCode::BAD_REQUEST,
-            &format!("not a signaling message: {e}"),
-        ),
+        Err(e) => text(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
 
@@ -258,16 +255,14 @@ pub async fn connect(
                 let _ = tx.send(Err(status_error(status, &body)));
                 return;
             }
-            match serde_json::from_str::<Vec<SignalMsg>>(&body) {
+            match decode_messages(&body) {
                 Ok(msgs) => {
                     for m in msgs {
                         let _ = tx.send(Ok(m));
                     }
                 }
                 Err(e) => {
-                    let _ = tx.send(Err(SignalError::Garbage(format!(
-                        "the listening side sent something that is not signaling messages: {e}"
-                    ))));
+                    let _ = tx.send(Err(e));
                     return;
                 }
             }

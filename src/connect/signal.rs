@@ -138,6 +138,22 @@ pub fn decode_blob(text: &str, want: &str) -> Result<SignalMsg, SignalError> {
     }
 }
 
+/// Decode one signaling message as the HTTP endpoint receives it (the body of a `POST`). The
+/// body comes from the network, so this is one of the parsers that must be total.
+pub fn decode_message(body: &str) -> Result<SignalMsg, SignalError> {
+    serde_json::from_str(body)
+        .map_err(|e| SignalError::Garbage(format!("not a signaling message: {e}")))
+}
+
+/// Decode the answer to a long poll: a JSON array of signaling messages, possibly empty.
+pub fn decode_messages(body: &str) -> Result<Vec<SignalMsg>, SignalError> {
+    serde_json::from_str(body).map_err(|e| {
+        SignalError::Garbage(format!(
+            "the listening side sent something that is not signaling messages: {e}"
+        ))
+    })
+}
+
 /// Parse an SDP candidate attribute value (`candidate:F C udp P ADDR PORT typ T [raddr A rport
 /// P]`, RFC 8839 §5.1) into a report candidate. `None` for anything else.
 pub fn parse_candidate(line: &str) -> Option<ConnectCandidate> {

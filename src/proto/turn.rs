@@ -290,7 +290,8 @@ impl TurnClient {
         self.release(now);
     }
 
-    /// Queue a Send indication carrying `data` to `peer` (RFC 8656 §11.1).
+    /// Queue a Send indication carrying `data` to `peer` (RFC 8656 §11.1). Nothing is queued
+    /// when the message would exceed the 65535 bytes its 16-bit length can say.
     pub fn send_indication(&mut self, peer: SocketAddr, data: &[u8]) {
         let mut m = stun::start(METHOD_SEND, CLASS_INDICATION, stun::new_txid());
         let ok = stun::add(
@@ -302,12 +303,23 @@ impl TurnClient {
         )
         .and_then(|_| stun::add(&mut m, &Data(data.to_vec())));
         if ok.is_ok() {
-            self.outbox.push_back(stun::finish(m));
+            let bytes = stun::finish(m);
+            // rtc's encoder truncates lengths over 65535 instead of failing: such a message
+            // would be garbage to the server, and over TCP/TLS would desynchronise the stream.
+            if stun_length_fits(&bytes) {
+                self.outbox.push_back(bytes);
+            }
         }
     }
 
     /// Queue a ChannelData message (RFC 8656 §12.4), padded to 4 bytes as streams require.
+    /// Nothing is queued for more than 65535 bytes, which the 16-bit length cannot say.
     pub fn channel_data(&mut self, channel: u16, data: &[u8]) {
+        // rtc's encoder would truncate the length field and send a frame that desynchronises a
+        // TCP/TLS stream; dropped, like a Send indication too long for its length field.
+        if u16::try_from(data.len()).is_err() {
+            return;
+        }
         let mut cd = rtc::turn::proto::chandata::ChannelData {
             data: data.to_vec(),
             number: ChannelNumber(channel),
@@ -677,6 +689,11 @@ impl TurnClient {
         );
         txid
     }
+}
+
+/// Whether a STUN message's 16-bit length field (RFC 8489 §5) gives its real length.
+fn stun_length_fits(msg: &[u8]) -> bool {
+    msg.len() >= 20 && usize::from(u16::from_be_bytes([msg[2], msg[3]])) == msg.len() - 20
 }
 
 fn unreachable_peer() -> SocketAddr {

@@ -405,6 +405,32 @@ fn silent_server_times_out_after_retransmits() {
 }
 
 #[test]
+fn channel_data_too_long_for_its_length_field_is_not_sent() {
+    let mut c = client(Some("alice"), Some("pw"));
+    c.channel_data(0x4001, &vec![7; 65_536]);
+    assert_eq!(c.poll_transmit(), None, "a 16-bit length cannot say 65536");
+    c.channel_data(0x4001, &vec![7; 65_535]);
+    let cd = c.poll_transmit().unwrap();
+    assert_eq!(cd[2..4], [0xff, 0xff]);
+    assert_eq!(cd.len(), 4 + 65_536, "65535 bytes padded to 4");
+}
+
+#[test]
+fn send_indication_too_long_for_its_length_field_is_not_sent() {
+    let mut c = client(Some("alice"), Some("pw"));
+    let peer: SocketAddr = "198.18.0.20:4000".parse().unwrap();
+    c.send_indication(peer, &vec![7; 65_535]);
+    assert_eq!(
+        c.poll_transmit(),
+        None,
+        "header, attributes and DATA exceed 65535"
+    );
+    c.send_indication(peer, &vec![7; 60_000]);
+    let m = stun::decode(&c.poll_transmit().unwrap()).unwrap();
+    assert_eq!(m.data.map(|d| d.len()), Some(60_000));
+}
+
+#[test]
 fn channel_data_and_data_indications_surface_as_data() {
     let mut c = client(Some("alice"), Some("pw"));
     c.channel_data(0x4001, b"abc");
