@@ -121,7 +121,13 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(e) => {
                 assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-                assert!(want.is_err());
+                // Either the framing itself broke, or the start check refused bytes that
+                // cannot begin a message there (a first message that is not STUN, a wrong
+                // magic cookie, a reserved channel) before the framing would have noticed.
+                assert!(
+                    want.is_err() || e.to_string().contains("the stream starts with"),
+                    "{e}"
+                );
                 break;
             }
         }
