@@ -210,14 +210,19 @@ pub fn final_state(a: &PairActivity) -> &'static str {
 
 /// A candidate's `address:port` as a socket address.
 pub fn endpoint_of(c: &ConnectCandidate) -> Option<SocketAddr> {
-    format!("{}:{}", bracket(&c.address), c.port).parse().ok()
+    c.endpoint().parse().ok()
 }
 
-fn bracket(a: &str) -> String {
-    if a.contains(':') && !a.starts_with('[') {
-        format!("[{a}]")
-    } else {
-        a.to_string()
+/// A candidate known only from the wire (no gathered or signaled one has its address).
+fn wire_candidate(kind: CandidateType, at: SocketAddr) -> ConnectCandidate {
+    ConnectCandidate {
+        kind,
+        transport: "udp".into(),
+        address: at.ip().to_string(),
+        port: at.port(),
+        related_address: None,
+        related_port: None,
+        url: None,
     }
 }
 
@@ -240,13 +245,9 @@ pub fn local_prflx(
         }
         let base = local_candidate(p, local);
         out.push(ConnectCandidate {
-            kind: CandidateType::Prflx,
-            transport: "udp".into(),
-            address: m.ip().to_string(),
-            port: m.port(),
             related_address: base.as_ref().map(|b| b.address.clone()),
             related_port: base.as_ref().map(|b| b.port),
-            url: None,
+            ..wire_candidate(CandidateType::Prflx, m)
         });
     }
     out
@@ -262,18 +263,16 @@ fn local_candidate(p: &WirePair, local: &[ConnectCandidate]) -> Option<ConnectCa
         CandidateType::Host
     };
     let of_kind = || local.iter().filter(|c| c.kind == want);
-    of_kind()
-        .find(|c| endpoint_of(c) == Some(p.local))
-        .or_else(|| {
-            p.local.ip().is_unspecified().then(|| {
-                of_kind().find(|c| {
-                    endpoint_of(c).is_some_and(|e| {
-                        e.port() == p.local.port() && e.is_ipv4() == p.remote.is_ipv4()
-                    })
-                })
-            })?
-        })
-        .cloned()
+    let same_port_and_family = |c: &&ConnectCandidate| {
+        endpoint_of(c)
+            .is_some_and(|e| e.port() == p.local.port() && e.is_ipv4() == p.remote.is_ipv4())
+    };
+    let exact = of_kind().find(|c| endpoint_of(c) == Some(p.local));
+    let by_port = || match p.local.ip().is_unspecified() {
+        true => of_kind().find(same_port_and_family),
+        false => None,
+    };
+    exact.or_else(by_port).cloned()
 }
 
 /// The remote candidate of a wire pair: a signaled or learnt one with that address, or else a
@@ -283,15 +282,7 @@ fn remote_candidate(p: &WirePair, remote: &[ConnectCandidate]) -> ConnectCandida
         .iter()
         .find(|c| endpoint_of(c) == Some(p.remote))
         .cloned()
-        .unwrap_or_else(|| ConnectCandidate {
-            kind: CandidateType::Prflx,
-            transport: "udp".into(),
-            address: p.remote.ip().to_string(),
-            port: p.remote.port(),
-            related_address: None,
-            related_port: None,
-            url: None,
-        })
+        .unwrap_or_else(|| wire_candidate(CandidateType::Prflx, p.remote))
 }
 
 /// Every candidate pair of a side (pure): the pairs checks were seen on, with their activity,
@@ -307,18 +298,13 @@ pub fn pair_reports(
     let mut out = vec![];
     let mut covered = vec![];
     for (p, a) in seen {
-        let l = local_candidate(p, local).unwrap_or_else(|| ConnectCandidate {
-            kind: if p.relayed {
+        let l = local_candidate(p, local).unwrap_or_else(|| {
+            let kind = if p.relayed {
                 CandidateType::Relay
             } else {
                 CandidateType::Host
-            },
-            transport: "udp".into(),
-            address: p.local.ip().to_string(),
-            port: p.local.port(),
-            related_address: None,
-            related_port: None,
-            url: None,
+            };
+            wire_candidate(kind, p.local)
         });
         let r = remote_candidate(p, remote);
         covered.push((l.endpoint(), l.kind, r.endpoint()));

@@ -20,7 +20,8 @@ pub struct IceStats {
     pub remote: Vec<ConnectCandidate>,
     /// Local candidates the stats know.
     pub local: Vec<ConnectCandidate>,
-    /// Every candidate pair.
+    /// The pairs the stats API knows (webrtc 0.21.1: the selected one only; every pair comes
+    /// from `connect::checks`).
     pub pairs: Vec<PairReport>,
     /// The selected pair.
     pub selected: Option<SelectedPair>,
