@@ -87,7 +87,10 @@ pub enum TurnEvent {
         rtt: Duration,
         /// SOFTWARE.
         software: Option<String>,
-        /// Whether the success response carried a valid MESSAGE-INTEGRITY (None: not present).
+        /// `Some(true)`: the success response carried a valid MESSAGE-INTEGRITY; `None`: it
+        /// carried none. Never `Some(false)` from this client: a response whose
+        /// MESSAGE-INTEGRITY does not verify is discarded as a reject (RFC 8489 §9.2.5); the
+        /// field stays three-valued so that the report schema did not change.
         integrity: Option<bool>,
     },
     /// A permission for `peer`'s IP exists.

@@ -175,7 +175,7 @@ impl Fake {
         let Some(reply) = self.honest(&req, from) else {
             return vec![];
         };
-        vec![self.mangle(reply, &req)]
+        vec![self.mangle(reply)]
     }
 
     fn fresh_nonce(&mut self) -> String {
@@ -277,7 +277,7 @@ impl Fake {
     }
 
     /// Byte-level damage to an otherwise honest reply.
-    fn mangle(&self, mut b: Vec<u8>, _req: &Decoded) -> Vec<u8> {
+    fn mangle(&self, mut b: Vec<u8>) -> Vec<u8> {
         let n = b.len();
         match self.mode {
             Mode::Truncated => b.truncate(n - 8),
