@@ -24,8 +24,11 @@ use rtc::stun::attributes::ATTR_USERNAME;
 use rtc::stun::message::{Message, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_REFRESH};
 use webrtc::peer_connection::RTCIceServer;
 
+use crate::net::driver::{drive, Link};
+use crate::net::udp::UdpMux;
 use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent};
 use crate::secret::Secret;
+use tokio::sync::watch;
 
 /// What a datagram sent to a TURN server means for the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,9 +154,9 @@ async fn release_one(
     deadline: Instant,
 ) -> bool {
     // webrtc's socket is closed by now; should its driver still hold it, try again briefly.
-    let sock = loop {
-        match tokio::net::UdpSocket::bind(local).await {
-            Ok(s) => break s,
+    let mux = loop {
+        match UdpMux::bind(local).await {
+            Ok(m) => break m,
             Err(_) if Instant::now() + Duration::from_millis(50) < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
@@ -170,34 +173,26 @@ async fn release_one(
         return false;
     };
     c.release_unseen(Instant::now());
-    let mut buf = vec![0u8; 2048];
-    loop {
-        while let Some(b) = c.poll_transmit() {
-            let _ = sock.send_to(&b, server).await;
-        }
-        while let Some(ev) = c.poll_event() {
-            match ev {
-                TurnEvent::Released { .. } => return true,
-                TurnEvent::Failed { .. } => return false,
-                _ => {}
+    let mut link = Link::Udp(mux.link(server));
+    // Ctrl-C must not stop the release itself; the deadline bounds it.
+    let (_keep, mut never) = watch::channel(false);
+    let mut released = false;
+    drive(
+        &mut link,
+        &mut c,
+        deadline,
+        &mut never,
+        |_, ev, _| match ev {
+            TurnEvent::Released { .. } => {
+                released = true;
+                true
             }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        let wake = c.poll_timeout().unwrap_or(deadline).min(deadline);
-        tokio::select! {
-            r = sock.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    if from == server {
-                        c.handle_input(Instant::now(), &buf[..n]);
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => c.handle_timeout(Instant::now()),
-        }
-    }
+            TurnEvent::Failed { .. } => true,
+            _ => false,
+        },
+    )
+    .await;
+    released
 }
 
 #[cfg(test)]
