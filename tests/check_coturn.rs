@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Coturn, LeafKind, TestPki, Testbed, SERVER_IP};
+use common::{assert_no_secret, Coturn, LeafKind, TestPki, Testbed, SERVER_IP};
 use iceprobe::failure::Phase;
 use iceprobe::ice_url::Protocol;
 use iceprobe::report::check::{CheckReport, CheckRow, RowVerdict, Stage};
@@ -26,22 +26,7 @@ const REST_SECRET: &str = "north-wind-shared-secret";
 const RELAY_PORTS: std::ops::RangeInclusive<u16> = 49160..=49200;
 
 fn report(out: &Output) -> CheckReport {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not a check report ({e}):\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn assert_no_secret(out: &Output, secret: &str) {
-    for (name, s) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        assert!(
-            !String::from_utf8_lossy(s).contains(secret),
-            "{name} leaks a secret"
-        );
-    }
+    common::json_report(out, "")
 }
 
 /// Runs `iceprobe check --format json ARGS` in the client namespace with `env`, asserts that no

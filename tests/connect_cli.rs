@@ -3,6 +3,8 @@
 //! token, a peer that is not there) failing fast with a clear error.
 #![allow(clippy::disallowed_methods)] // tests read the clock
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStderr, Command, Output, Stdio};
@@ -48,13 +50,7 @@ fn wait(child: Child, secs: u64) -> Output {
 }
 
 fn report(out: &Output) -> ConnectReport {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    common::json_report(out, "")
 }
 
 fn text(out: &Output) -> String {

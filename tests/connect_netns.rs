@@ -19,14 +19,7 @@ use iceprobe::candidate::CandidateType;
 use iceprobe::report::connect::{ConnectReport, SideReport};
 
 fn report(out: &Output, extra: &str) -> ConnectReport {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}\nexit {:?}\nstdout:\n{}\nstderr:\n{}\n{extra}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    common::json_report(out, extra)
 }
 
 /// coturn with user alice. The server gets a route to the NAT LANs (100.64.0.0/10) through a

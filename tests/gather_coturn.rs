@@ -7,7 +7,7 @@ mod common;
 use std::process::Output;
 use std::time::Instant;
 
-use common::{Coturn, LeafKind, TestPki, Testbed, CLIENT_PUBLIC_IP, SERVER_IP};
+use common::{assert_no_secret, Coturn, LeafKind, TestPki, Testbed, CLIENT_PUBLIC_IP, SERVER_IP};
 use iceprobe::candidate::CandidateType;
 use iceprobe::failure::Phase;
 use iceprobe::ice_url::Protocol;
@@ -17,22 +17,7 @@ const USER: &str = "alice";
 const PASS: &str = "correct-horse-battery";
 
 fn report(out: &Output) -> GatherReport {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not a gather report ({e}):\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn assert_no_secret(out: &Output, secret: &str) {
-    for (name, s) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        assert!(
-            !String::from_utf8_lossy(s).contains(secret),
-            "{name} leaks the credential"
-        );
-    }
+    common::json_report(out, "")
 }
 
 /// A credential file inside a temp dir, so the secret never sits in argv.

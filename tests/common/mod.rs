@@ -237,3 +237,26 @@ pub(crate) mod sys {
         }
     }
 }
+
+/// The JSON report on `out`'s stdout; when it is not one, panics showing the exit status, both
+/// streams and `context` (e.g. a server log).
+pub fn json_report<T: serde::de::DeserializeOwned>(out: &Output, context: &str) -> T {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not the report ({e})\nexit {:?}\nstdout:\n{}\nstderr:\n{}\n{context}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Neither stdout nor stderr of `out` contains `secret` (the message never shows it).
+pub fn assert_no_secret(out: &Output, secret: &str) {
+    for (name, s) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(
+            !String::from_utf8_lossy(s).contains(secret),
+            "{name} leaks a secret"
+        );
+    }
+}
