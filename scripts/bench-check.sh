@@ -10,11 +10,16 @@
 # Not part of `cargo test` or CI.
 #
 # Environment: BENCH_RUNS (default 5) runs per transport; BENCH_SCALE (default 1000) URLs in
-# the scale run, 0 to skip; BENCH_DELAY_MS (default 25) one-way delay.
+# the scale run, 0 to skip; BENCH_DELAY_MS (default 25) one-way delay; BENCH_CONCURRENCY
+# (default "64 256 1024") the --concurrency values of the scale run, BENCH_SCALE_RUNS (default
+# 3) timed runs of each, after one untimed warm-up run; BENCH_PERF_DIR, when set,
+# records each scale run system-wide with `perf record -a -g` into that directory.
 set -euo pipefail
 
 RUNS=${BENCH_RUNS:-5}
 SCALE=${BENCH_SCALE:-1000}
+CONCURRENCY=${BENCH_CONCURRENCY:-64 256 1024}
+SCALE_RUNS=${BENCH_SCALE_RUNS:-3}
 OWD=${BENCH_DELAY_MS:-25}
 RTT=$((OWD * 2))
 QUEUE=7
@@ -37,6 +42,8 @@ CLI=ipb-$$-cli
 SRV=ipb-$$-srv
 WORK=$(mktemp -d /tmp/iceprobe-bench.XXXXXX)
 PIDS=()
+COTURN_PIDS=()
+DELAY_PIDS=()
 
 cleanup() {
     set +e
@@ -73,11 +80,16 @@ ip -n "$SRV" addr add 198.18.0.1/15 dev s0
 ip -n "$CLI" link set c0 up
 ip -n "$SRV" link set s0 up
 
-# Scale addresses: 198.18.4.0 onwards, one per server URL.
+# Scale addresses: 198.18.4.0 onwards, one per server URL, on the server's loopback and routed
+# to from the client through 198.18.0.1, as servers behind a router are. On-link addresses
+# would make the client resolve 1,000 neighbours by ARP, past the default neighbour-table
+# thresholds (gc_thresh2 512, gc_thresh3 1024): a cost of the testbed, not of the check.
 scale_ip() { echo "198.18.$((4 + $1 / 250)).$(($1 % 250 + 1))"; }
 if [ "$SCALE" -gt 0 ]; then
-    for ((i = 0; i < SCALE; i++)); do echo "addr add $(scale_ip "$i")/15 dev s0"; done >"$WORK/addrs"
+    [ "$SCALE" -le 1000 ] || { echo "bench-check.sh: BENCH_SCALE at most 1000" >&2; exit 2; }
+    for ((i = 0; i < SCALE; i++)); do echo "addr add $(scale_ip "$i")/32 dev lo"; done >"$WORK/addrs"
     ip -n "$SRV" -batch "$WORK/addrs"
+    ip -n "$CLI" route add 198.18.4.0/22 via 198.18.0.1
 fi
 
 echo "== certificates"
@@ -105,6 +117,7 @@ start_coturn() { # name, args...
     ip netns exec "$SRV" turnserver "${COMMON[@]}" --db="$WORK/$name/turndb" \
         --pidfile="$WORK/$name/turnserver.pid" "$@" >"$WORK/$name/log" 2>&1 </dev/null &
     PIDS+=($!)
+    COTURN_PIDS+=($!)
 }
 
 wait_stun() { # ip
@@ -149,6 +162,7 @@ for ns in "$CLI" "$SRV"; do
     ip netns exec "$ns" "$NFQ_DELAY" --queue "$QUEUE" --delay-ms "$OWD" --time-limit 1800 \
         >"$WORK/nfq-$ns.log" 2>&1 </dev/null &
     PIDS+=($!)
+    DELAY_PIDS+=($!)
 done
 in_cli iptables -A INPUT -i c0 -j NFQUEUE --queue-num "$QUEUE" --queue-bypass
 ip netns exec "$SRV" iptables -A INPUT -i s0 -j NFQUEUE --queue-num "$QUEUE" --queue-bypass
@@ -223,8 +237,22 @@ if [ "$SCALE" -gt 0 ]; then
     echo "== scale: $SCALE TURN/UDP server URLs in one check"
     urls=()
     for ((i = 0; i < SCALE; i++)); do urls+=("turn:$(scale_ip "$i")?transport=udp"); done
-    for conc in 64 256 1024; do
+    # CPU seconds (user + system) the given processes have used so far.
+    cpu_s() {
+        local ticks=0 pid f
+        for pid in "$@"; do
+            read -r -a f <"/proc/$pid/stat" || continue
+            ticks=$((ticks + f[13] + f[14]))
+        done
+        echo "scale=2; $ticks / $(getconf CLK_TCK)" | bc
+    }
+    # One timed check of all URLs at concurrency $1; $2 labels the line. Appends the check's
+    # duration to $WORK/scale.$1.ms unless $2 is "warm-up".
+    scale_run() {
+        local conc=$1 label=$2
         sleep 2
+        coturn0=$(cpu_s "${COTURN_PIDS[@]}")
+        delay0=$(cpu_s "${DELAY_PIDS[@]}")
         # Under the usual soft limit of 1,024 descriptors; the peak count is sampled from /proc
         # every 10 ms while the check runs.
         limit=1024
@@ -234,26 +262,67 @@ if [ "$SCALE" -gt 0 ]; then
             "$ICEPROBE" check "${urls[@]}" "${ARGS[@]}" --concurrency "$conc" --timeout 60s \
             >"$WORK/scale.$conc.json" &
         runner=$!
+        perf_pid=
+        if [ -n "${BENCH_PERF_DIR:-}" ]; then
+            mkdir -p "$BENCH_PERF_DIR"
+            perf record -a -g -q -o "$BENCH_PERF_DIR/scale-$conc-$(date +%s%N).data" &
+            perf_pid=$!
+        fi
         peak_fd=0
+        # The sampler forks nothing (bash builtins only: a glob, `read`, and a 10 ms `read -t`
+        # on a FIFO as the sleep), so it takes as little CPU as possible from the run it watches.
+        [ -p "$WORK/tick" ] || mkfifo "$WORK/tick"
+        exec 9<>"$WORK/tick"
+        timer=
         while kill -0 "$runner" 2>/dev/null; do
             # iceprobe is the child of /usr/bin/time, which took over the inner bash's pid.
-            timer=$(cat "$WORK/timer.pid" 2>/dev/null || true)
-            [ -n "$timer" ] || { sleep 0.01; continue; }
-            for p in $(pgrep -x -P "$timer" iceprobe || true); do
-                # It may exit between pgrep and find: not an error (pipefail is on).
-                n=$( (find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null || true) | wc -l)
-                [ "$n" -le "$peak_fd" ] || peak_fd=$n
+            [ -n "$timer" ] || { read -r timer <"$WORK/timer.pid"; } 2>/dev/null || true
+            kids=
+            [ -z "$timer" ] || { read -r kids <"/proc/$timer/task/$timer/children"; } 2>/dev/null || true
+            for p in $kids; do
+                fds=("/proc/$p/fd/"*)
+                # It may exit between the two reads: an unmatched glob counts as nothing.
+                [ -e "${fds[0]}" ] || continue
+                [ "${#fds[@]}" -le "$peak_fd" ] || peak_fd=${#fds[@]}
             done
-            sleep 0.01
+            read -r -t 0.01 -u 9 _ || true
         done
+        exec 9>&-
+        [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
         wait "$runner" || true
+        coturn_cpu=$(echo "$(cpu_s "${COTURN_PIDS[@]}") - $coturn0" | bc)
+        delay_cpu=$(echo "$(cpu_s "${DELAY_PIDS[@]}") - $delay0" | bc)
         read -r rss_kb wall_s user_s sys_s <"$WORK/time.$conc"
         passed=$(jq '[.rows[] | select(.verdict != "fail")] | length' "$WORK/scale.$conc.json")
         dur=$(jq '.duration_ms' "$WORK/scale.$conc.json")
-        one=$(median <"$WORK/udp.ms")
-        printf 'concurrency %4d: %d/%d rows passed, check %.0f ms (%.1fx one server), process %.2f s (cpu %.2f s user + %.2f s sys), peak RSS %.1f MB, peak open fds %d (limit %d)\n' \
-            "$conc" "$passed" "$SCALE" "$dur" "$(echo "$dur / $one" | bc -l)" "$wall_s" \
-            "$user_s" "$sys_s" "$(echo "$rss_kb / 1024" | bc -l)" "$peak_fd" "$limit"
+        [ "$label" = warm-up ] || echo "$dur" >>"$WORK/scale.$conc.ms"
+        printf '%-8s concurrency %4d: %d/%d rows passed, check %.0f ms (%.2fx one server), process %.2f s (cpu %.2f s user + %.2f s sys), peak RSS %.1f MB, peak open fds %d (limit %d); meanwhile coturn cpu %.2f s, delay emulators cpu %.2f s\n' \
+            "$label" "$conc" "$passed" "$SCALE" "$dur" "$(echo "$dur / $one" | bc -l)" "$wall_s" \
+            "$user_s" "$sys_s" "$(echo "$rss_kb / 1024" | bc -l)" "$peak_fd" "$limit" \
+            "$coturn_cpu" "$delay_cpu"
+    }
+    # Where the time of the last run at concurrency $1 went: each stage's median, 90th
+    # percentile and slowest time over the rows (ms).
+    stage_times() {
+        for stage in binding challenge allocate permission channel send_echo channel_echo release; do
+            jq -r --arg s "$stage" '[.rows[] | .[$s].ms // empty] | sort |
+                "\($s) \(.[length / 2 | floor] | floor) \(.[length * 9 / 10 | floor] | floor) \(.[-1] | floor)"' \
+                "$WORK/scale.$1.json"
+        done | (echo "stage median p90 max"; cat) | column -t | sed 's/^/         /'
+    }
+    one=$(median <"$WORK/udp.ms")
+    # The ten coturn processes were just started: their first 2,000 allocations cost them about
+    # half as much CPU again as later ones (memory pools, relay sockets). A real fleet is warm,
+    # so one untimed run comes first; its line is printed, and not counted.
+    scale_run 1024 warm-up
+    for conc in $CONCURRENCY; do
+        for ((r = 1; r <= SCALE_RUNS; r++)); do
+            scale_run "$conc" "run $r"
+        done
+        stage_times "$conc"
+        got=$(median <"$WORK/scale.$conc.ms")
+        printf 'concurrency %d: median of %d runs %.0f ms = %.2fx one server (%.1f ms)\n\n' \
+            "$conc" "$SCALE_RUNS" "$got" "$(echo "$got / $one" | bc -l)" "$one"
     done
 fi
 echo

@@ -179,13 +179,20 @@ async fn render_until_done<E>(
     let mut writable = true;
     let mut write_failed = false;
     let mut amended = None;
+    // Each event is rendered whole into memory first: stdout is line-buffered, and a report of
+    // 1,000 rows written straight to it would cost one write(2) per line.
+    let mut buf = Vec::new();
     while let Some(mut ev) = rx.recv().await {
         if let Some(code) = amend(&mut ev) {
             amended = Some(code);
         }
         if writable {
             let _quiet = spinner.as_ref().map(Spinner::pause);
-            if let Err(e) = render(&ev, out).and_then(|_| out.flush()) {
+            buf.clear();
+            let written = render(&ev, &mut buf)
+                .and_then(|_| out.write_all(&buf))
+                .and_then(|_| out.flush());
+            if let Err(e) = written {
                 writable = false;
                 write_failed = e.kind() != io::ErrorKind::BrokenPipe;
             }

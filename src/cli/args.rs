@@ -277,7 +277,8 @@ pub struct CheckArgs {
     /// Initial STUN retransmission timeout over UDP (RFC 5389 §7.2.1).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub rto: Duration,
-    /// Rows probed at once.
+    /// Rows probed at once; more rows run in waves (a TURN row holds two allocations on its
+    /// server). For a fleet, at least the number of rows: UDP rows share a few sockets.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub concurrency: usize,
     /// Repeat the check every DURATION until Ctrl-C or SIGTERM (output: one NDJSON stream).
