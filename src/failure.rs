@@ -161,8 +161,26 @@ pub fn explain_silence(proto: Protocol, port: u16, sends: Option<u32>) -> String
     }
 }
 
+/// The cause when an error is this machine running out of something (EMFILE, ENFILE, ENOBUFS,
+/// ENOMEM), not the server failing: the server was never reached, so the cause must not blame
+/// it (a row of "could not connect" for a local limit would send ops to the wrong machine).
+pub fn local_exhaustion(e: &std::io::Error) -> Option<String> {
+    let what = match e.raw_os_error()? {
+        libc::EMFILE => "iceprobe ran out of file descriptors (ulimit -n)",
+        libc::ENFILE => "the system ran out of file descriptors",
+        libc::ENOBUFS | libc::ENOMEM => "the system ran out of socket buffer memory",
+        _ => return None,
+    };
+    Some(format!(
+        "{what}: the server was not reached; probe fewer servers at once (check --concurrency) or raise the limit"
+    ))
+}
+
 /// Phase and cause for a link that failed mid-conversation.
 pub fn explain_io(proto: Protocol, port: u16, e: &std::io::Error) -> (Phase, String) {
+    if let Some(cause) = local_exhaustion(e) {
+        return (Phase::Connect, cause);
+    }
     let name = proto.as_str().to_uppercase();
     match e.kind() {
         std::io::ErrorKind::InvalidData => (
@@ -178,9 +196,12 @@ pub fn explain_io(proto: Protocol, port: u16, e: &std::io::Error) -> (Phase, Str
 }
 
 /// Plain-language cause for a connect error.
-pub fn explain_connect(kind: std::io::ErrorKind, port: u16) -> String {
+pub fn explain_connect(e: &std::io::Error, port: u16) -> String {
     use std::io::ErrorKind::*;
-    match kind {
+    if let Some(cause) = local_exhaustion(e) {
+        return cause;
+    }
+    match e.kind() {
         ConnectionRefused => format!("connection refused: nothing listening on TCP {port}"),
         TimedOut => {
             format!("TCP connect to port {port} timed out: a firewall drops it or the host is down")
@@ -410,8 +431,54 @@ mod tests {
             explain_silence(Protocol::Udp, 3478, Some(7)),
             "server silent on UDP 3478 after 7 transmissions: blocked by a firewall or not listening"
         );
-        assert!(explain_connect(std::io::ErrorKind::ConnectionRefused, 5349)
-            .contains("nothing listening on TCP 5349"));
-        assert!(explain_connect(std::io::ErrorKind::TimedOut, 3478).contains("timed out"));
+        let kind = |k| std::io::Error::from(k);
+        assert!(
+            explain_connect(&kind(std::io::ErrorKind::ConnectionRefused), 5349)
+                .contains("nothing listening on TCP 5349")
+        );
+        assert!(explain_connect(&kind(std::io::ErrorKind::TimedOut), 3478).contains("timed out"));
+    }
+
+    /// Running out of descriptors or buffers is ours, not the server's: every path that turns
+    /// an I/O error into a cause says so, and none of them blames the server.
+    #[test]
+    fn local_exhaustion_is_never_blamed_on_the_server() {
+        let os = std::io::Error::from_raw_os_error;
+        let cases = [
+            (
+                libc::EMFILE,
+                "iceprobe ran out of file descriptors (ulimit -n)",
+            ),
+            (libc::ENFILE, "the system ran out of file descriptors"),
+            (libc::ENOBUFS, "the system ran out of socket buffer memory"),
+            (libc::ENOMEM, "the system ran out of socket buffer memory"),
+        ];
+        for (errno, what) in cases {
+            let want = format!("{what}: the server was not reached; probe fewer servers at once (check --concurrency) or raise the limit");
+            assert_eq!(
+                local_exhaustion(&os(errno)).as_deref(),
+                Some(&*want),
+                "errno {errno}"
+            );
+            assert_eq!(
+                explain_connect(&os(errno), 3478),
+                want,
+                "connect, errno {errno}"
+            );
+            assert_eq!(
+                explain_io(Protocol::Tcp, 3478, &os(errno)),
+                (Phase::Connect, want.clone()),
+                "io, errno {errno}"
+            );
+        }
+        for errno in [
+            libc::ECONNREFUSED,
+            libc::ETIMEDOUT,
+            libc::EHOSTUNREACH,
+            libc::EPERM,
+        ] {
+            assert_eq!(local_exhaustion(&os(errno)), None, "errno {errno}");
+        }
+        assert_eq!(local_exhaustion(&std::io::ErrorKind::Other.into()), None);
     }
 }

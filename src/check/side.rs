@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::probe::{ProbeConfig, RowInput};
 use super::stages::{failed, ms, turn_failure};
-use crate::failure::{ErrorContext, Phase};
+use crate::failure::{local_exhaustion, ErrorContext, Phase};
 use crate::ice_url::Protocol;
 use crate::net::connect::{self, Opened};
 use crate::net::driver::{drive, Link, Stop};
@@ -41,7 +41,8 @@ impl Side {
                     return Err(connect::OpenError {
                         phase: Phase::Connect,
                         reason: e.to_string(),
-                        cause: format!("cannot open a local UDP socket: {e}"),
+                        cause: local_exhaustion(&e)
+                            .unwrap_or_else(|| format!("cannot open a local UDP socket: {e}")),
                         elapsed: Duration::ZERO,
                         connect: None,
                     })

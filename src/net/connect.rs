@@ -96,7 +96,7 @@ pub async fn open(
             return Err(err(
                 phase,
                 e.to_string(),
-                explain_connect(e.kind(), addr.port()),
+                explain_connect(&e, addr.port()),
                 None,
             ));
         }
