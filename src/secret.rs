@@ -24,6 +24,20 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// clap's `value_parser` for a secret flag: every string is a valid secret.
+    pub fn parse_arg(s: &str) -> Result<Secret, std::convert::Infallible> {
+        Ok(Secret::new(s))
+    }
+}
+
+/// Secrets are read from module files; they are never written (no `Serialize`).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
@@ -45,5 +59,13 @@ mod tests {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?} {s}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn parses_from_flags_and_files() {
+        assert_eq!(Secret::parse_arg("a b").unwrap().expose(), "a b");
+        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert!(serde_json::from_str::<Secret>("7").is_err());
     }
 }

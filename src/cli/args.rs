@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::report::connect::Policy;
 use crate::report::render::Format;
+use crate::secret::Secret;
 
 /// Trickle-ICE tester and WebRTC connectivity doctor.
 ///
@@ -157,14 +158,14 @@ pub struct ServerArgs {
     #[arg(short = 'u', long)]
     pub username: Option<String>,
     /// TURN credential. Prefer ICEPROBE_CREDENTIAL or --credential-file: argv is visible to other users.
-    #[arg(long, value_name = "PASSWORD")]
-    pub credential: Option<String>,
+    #[arg(long, value_name = "PASSWORD", value_parser = Secret::parse_arg)]
+    pub credential: Option<Secret>,
     /// Read the TURN credential from the first line of FILE.
     #[arg(long, value_name = "FILE")]
     pub credential_file: Option<PathBuf>,
     /// Mint coturn REST-API credentials (use-auth-secret) from this shared secret. Also ICEPROBE_TURN_SECRET.
-    #[arg(long, value_name = "SECRET")]
-    pub turn_secret: Option<String>,
+    #[arg(long, value_name = "SECRET", value_parser = Secret::parse_arg)]
+    pub turn_secret: Option<Secret>,
     /// Read the REST shared secret from the first line of FILE.
     #[arg(long, value_name = "FILE")]
     pub turn_secret_file: Option<PathBuf>,
@@ -369,12 +370,13 @@ pub struct ConnectArgs {
         value_name = "URL",
         conflicts_with = "signal",
         env = "ICEPROBE_PEER",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = Secret::parse_arg
     )]
-    pub peer: Option<String>,
+    pub peer: Option<Secret>,
     /// The session token, when --peer's URL does not carry it.
-    #[arg(long, value_name = "TOKEN", requires = "peer")]
-    pub token: Option<String>,
+    #[arg(long, value_name = "TOKEN", requires = "peer", value_parser = Secret::parse_arg)]
+    pub token: Option<Secret>,
     /// Copy-paste signaling: print this side's blob on stderr, read the peer's from stdin.
     #[arg(long, value_enum, value_name = "HOW")]
     pub signal: Option<SignalKind>,
@@ -422,5 +424,39 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// A `{:?}` of the parsed arguments (a log line, a panic message) never shows a secret.
+    #[test]
+    fn parsed_arguments_never_debug_print_a_secret() {
+        let cases: &[&[&str]] = &[
+            &["check", "turn:h", "-u", "u", "--credential", "hunter2-cred"],
+            &[
+                "gather",
+                "turn:h",
+                "-u",
+                "u",
+                "--turn-secret",
+                "hunter2-rest",
+            ],
+            &["nat", "stun:h", "--credential", "hunter2-nat"],
+            &[
+                "connect",
+                "--peer",
+                "http://h:1/hunter2-url",
+                "--token",
+                "hunter2-tok",
+            ],
+        ];
+        for args in cases {
+            let cli = Cli::try_parse_from(std::iter::once("iceprobe").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let shown = format!("{cli:?}");
+            assert!(
+                !shown.contains("hunter2"),
+                "{args:?} printed a secret: {shown}"
+            );
+            assert!(shown.contains("[redacted]"), "{args:?}: {shown}");
+        }
     }
 }

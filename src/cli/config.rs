@@ -16,6 +16,7 @@ use crate::nat::discover::NatConfig;
 use crate::net::dns::Families;
 use crate::net::ifaces::HostFilter;
 use crate::net::tls::TlsOptions;
+use crate::secret::Secret;
 use crate::servers::{self, ConfigError, IceConfig, IceServer};
 
 /// A usage or configuration error (exit code 2).
@@ -86,14 +87,14 @@ pub async fn servers(
     }
     let env = |k: &str| std::env::var(k).ok();
     let credential = servers::resolve_secret(
-        a.credential.as_deref(),
+        a.credential.as_ref().map(Secret::expose),
         a.credential_file.as_deref(),
         env(ENV_CREDENTIAL),
         "--credential",
         "--credential-file",
     )?;
     let secret = servers::resolve_secret(
-        a.turn_secret.as_deref(),
+        a.turn_secret.as_ref().map(Secret::expose),
         a.turn_secret_file.as_deref(),
         env(ENV_TURN_SECRET),
         "--turn-secret",
@@ -343,14 +344,17 @@ pub async fn connect_config(
     let signaling = match (&a.listen, &a.peer, a.signal) {
         (Some(addr), _, _) => Signaling::Listen(*addr),
         (_, Some(url), _) => {
-            let (base, token) = crate::connect::http::split_peer_url(url, a.token.as_deref())
-                .map_err(|why| UsageError::BadFlag {
-                    flag: "--peer",
-                    why,
-                })?;
+            let (base, token) = crate::connect::http::split_peer_url(
+                url.expose(),
+                a.token.as_ref().map(Secret::expose),
+            )
+            .map_err(|why| UsageError::BadFlag {
+                flag: "--peer",
+                why,
+            })?;
             Signaling::Peer {
                 base,
-                token: crate::secret::Secret::new(token),
+                token: Secret::new(token),
             }
         }
         (_, _, Some(_)) => Signaling::Stdio(!a.answer),

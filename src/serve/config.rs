@@ -27,13 +27,13 @@ pub struct ModuleFile {
     /// TURN username.
     pub username: Option<String>,
     /// TURN credential, literally (prefer `credential_env` or `credential_file`).
-    pub credential: Option<String>,
+    pub credential: Option<Secret>,
     /// Environment variable holding the TURN credential.
     pub credential_env: Option<String>,
     /// File whose first line is the TURN credential.
     pub credential_file: Option<PathBuf>,
     /// REST shared secret (coturn use-auth-secret), literally.
-    pub turn_secret: Option<String>,
+    pub turn_secret: Option<Secret>,
     /// Environment variable holding the REST shared secret.
     pub turn_secret_env: Option<String>,
     /// File whose first line is the REST shared secret.
@@ -158,7 +158,7 @@ fn duration(v: &Option<String>, default: Duration, field: &str) -> Result<Durati
 }
 
 fn secret(
-    literal: &Option<String>,
+    literal: &Option<Secret>,
     env: &Option<String>,
     file: &Option<PathBuf>,
     what: &str,
@@ -171,7 +171,7 @@ fn secret(
         return Err(format!("give one of {what}, {what}_env, {what}_file"));
     }
     if let Some(v) = literal {
-        return Ok(Some(Secret::new(v.clone())));
+        return Ok(Some(v.clone()));
     }
     if let Some(var) = env {
         return match std::env::var(var) {
@@ -356,6 +356,17 @@ impl Module {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_module_file_never_debug_prints_a_secret() {
+        let m: ModuleFile = serde_json::from_str(
+            r#"{"username":"u","credential":"hunter2","turn_secret":"hunter2-rest"}"#,
+        )
+        .unwrap();
+        let shown = format!("{m:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(m.credential.as_ref().map(Secret::expose), Some("hunter2"));
+    }
 
     #[test]
     fn module_errors_name_the_problem_and_never_the_secret() {
