@@ -1,6 +1,8 @@
-//! iceprobe under a small open-files limit: it raises the soft limit to the hard one, and when
-//! even the hard limit is too small, the rows it could not open say that the limit is ours and
-//! the server was not reached, instead of "could not connect" (which blames the server).
+//! iceprobe under limits of its own: a small open-files limit (it raises the soft limit to the
+//! hard one, and when even the hard limit is too small, the rows it could not open say that the
+//! limit is ours and the server was not reached, instead of "could not connect", which blames
+//! the server), and a deadline that passes while rows still wait for a `--concurrency` slot
+//! (they say they were not tried, instead of "connect timed out: a firewall drops it").
 //!
 //! The servers are TCP listeners on loopback that complete the handshake (the kernel's backlog
 //! does) and never answer; no root needed.
@@ -12,13 +14,21 @@ use serde_json::Value;
 
 /// Silent TCP servers: 24 TURN/TCP rows need 48 descriptors besides iceprobe's own.
 fn listeners() -> Vec<TcpListener> {
-    (0..24)
+    silent(24)
+}
+
+fn silent(n: usize) -> Vec<TcpListener> {
+    (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener"))
         .collect()
 }
 
 /// `iceprobe check` over every listener, in a shell that first runs `ulimit_args`.
 fn check_under(ulimit_args: &str, servers: &[TcpListener]) -> (i32, Value, String) {
+    check_with(ulimit_args, servers, &[])
+}
+
+fn check_with(ulimit_args: &str, servers: &[TcpListener], extra: &[&str]) -> (i32, Value, String) {
     let urls: Vec<String> = servers
         .iter()
         .map(|l| {
@@ -40,6 +50,7 @@ fn check_under(ulimit_args: &str, servers: &[TcpListener]) -> (i32, Value, Strin
             "1s",
         ])
         .args(["--format", "json"])
+        .args(extra)
         .args(&urls)
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
@@ -97,6 +108,39 @@ fn the_soft_limit_is_raised_to_the_hard_one() {
         assert_eq!(
             row["connect"]["status"], "ok",
             "every row connects once the soft limit is raised: {row:#}"
+        );
+    }
+}
+
+#[test]
+fn rows_still_queued_at_the_deadline_say_they_were_not_tried() {
+    let servers = silent(6);
+    // Two slots, six silent servers, one second: the first two rows hold their slots until the
+    // deadline waiting for an answer, and the other four never get one.
+    let (code, json, stderr) = check_with("-S -n 1024", &servers, &["--concurrency", "2"]);
+    assert_eq!(code, 1, "stderr: {stderr}");
+    assert_eq!(json["concurrency"], 2);
+    let rows = json["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 6);
+    let not_tried: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["connect"]["status"] == "failed")
+        .collect();
+    assert_eq!(not_tried.len(), 4, "{rows:#?}");
+    for row in &not_tried {
+        let connect = &row["connect"];
+        assert_eq!(connect["phase"], "timeout", "{row:#}");
+        assert_eq!(
+            connect["cause"],
+            "not tried: the check's 1s deadline passed while this row waited for one of 2 slots (--concurrency); raise --timeout or --concurrency",
+            "{row:#}"
+        );
+        assert_eq!(row["binding"]["status"], "not-checked", "{row:#}");
+    }
+    for row in rows.iter().filter(|r| r["connect"]["status"] == "ok") {
+        assert_eq!(
+            row["binding"]["status"], "failed",
+            "the tried rows reached their server: {row:#}"
         );
     }
 }

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::plan::{plan, Target};
 use super::probe::{probe_row, ProbeConfig, RowInput};
-use super::stages::redirect_not_followed;
+use super::stages::{not_started, redirect_not_followed};
 use super::verdict::{
     check_verdict, cross_warnings, fix_list, row_verdict, row_warnings, CERT_EXPIRY_WARN_DAYS,
 };
@@ -280,9 +280,21 @@ pub async fn check(
         let sem = sem.clone();
         let pc = probe_cfg.clone();
         let cancel = cancel.clone();
+        let (concurrency, timeout) = (cfg.concurrency.max(1), cfg.timeout);
         tasks.spawn(async move {
+            // Wait for a slot, but not past the deadline: a row still queued then was never
+            // tried, and says so (`not_started`) instead of timing out against its server.
+            let permit = tokio::time::timeout_at(deadline.into(), sem.acquire_owned()).await;
             // The semaphore is never closed; a failed acquire would only mean shutdown.
-            let _permit = sem.acquire_owned().await.ok();
+            let _permit = match permit {
+                Ok(p) if std::time::Instant::now() < deadline => p.ok(),
+                _ => {
+                    let mut row = not_started(&input, concurrency, timeout);
+                    row.warnings = row_warnings(&row, CERT_EXPIRY_WARN_DAYS);
+                    row.verdict = row_verdict(&row);
+                    return (i, vec![row]);
+                }
+            };
             let mut rows = vec![probe_row(&pc, input.clone(), deadline, cancel.clone()).await];
             // 300 Try Alternate: follow it once, and report both (never a chain of redirects).
             match redirect(&rows[0], &input) {
@@ -326,6 +338,7 @@ pub async fn check(
         command: "check".into(),
         iceprobe_version: env!("CARGO_PKG_VERSION").into(),
         timeout_ms: cfg.timeout.as_millis() as u64,
+        concurrency: cfg.concurrency.max(1),
         insecure_tls: cfg.probe.tls.insecure,
         duration_ms: ms(t0.elapsed()),
         rows,

@@ -72,6 +72,25 @@ pub(super) fn blank(input: &RowInput) -> CheckRow {
     }
 }
 
+/// A row that never started: the check's deadline passed while it waited for one of the
+/// `--concurrency` slots. Its first stage fails as a timeout whose cause names the queue, so a
+/// server that was never contacted is not reported as "timed out: a firewall drops it".
+pub(super) fn not_started(input: &RowInput, concurrency: usize, timeout: Duration) -> CheckRow {
+    let mut row = blank(input);
+    let cause = format!(
+        "not tried: the check's {} deadline passed while this row waited for one of {concurrency} slots (--concurrency); raise --timeout or --concurrency",
+        humantime::format_duration(timeout)
+    );
+    let reason = Some("no free slot before the deadline".to_string());
+    if input.probed.protocol() == Protocol::Udp {
+        row.binding = failed(None, Phase::Timeout, None, reason, cause);
+    } else {
+        row.connect = failed(None, Phase::Timeout, None, reason, cause);
+    }
+    skip_rest(&mut row, "not tried before the deadline");
+    row
+}
+
 /// Mark every not-yet-reached stage as skipped because an earlier one failed.
 pub(super) fn skip_rest(row: &mut CheckRow, why: &str) {
     let reason = format!("skipped: {why}");

@@ -231,6 +231,9 @@ pub struct CheckReport {
     pub iceprobe_version: String,
     /// The deadline, in milliseconds.
     pub timeout_ms: u64,
+    /// Rows probed at once (`--concurrency`): with more rows, the wall time is that many
+    /// rounds of the slowest row, not one.
+    pub concurrency: usize,
     /// TLS certificates not verified.
     pub insecure_tls: bool,
     /// Wall time, in milliseconds.

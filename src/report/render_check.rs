@@ -362,6 +362,16 @@ fn wrap(first: &str, indent: &str, text: &str, width: usize) -> String {
     out
 }
 
+/// Why a check of many rows takes more than one row's time: they ran `concurrency` at a time.
+fn queue_note(rows: usize, concurrency: usize) -> Option<String> {
+    let concurrency = concurrency.max(1);
+    (rows > concurrency).then(|| {
+        format!(
+            "{rows} rows ran {concurrency} at a time (--concurrency {concurrency}): the others waited for a free slot; --concurrency {rows} checks them all at once"
+        )
+    })
+}
+
 fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<()> {
     writeln!(out)?;
     if report.rows.is_empty() {
@@ -423,6 +433,13 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
         for f in &report.fix {
             writeln!(out, "{}", wrap("  * ", "    ", f, width))?;
         }
+    }
+    if let Some(note) = queue_note(report.rows.len(), report.concurrency) {
+        writeln!(
+            out,
+            "\n{}",
+            p.dim(&wrap("", "", &note, usize::from(p.0.width)))
+        )?;
     }
     super::render::expectations_block(&report.expectations, out, p)?;
     let verdict = if report.verdict.ok {
@@ -626,6 +643,7 @@ mod tests {
             command: "check".into(),
             iceprobe_version: "0.1.0".into(),
             timeout_ms: 5000,
+            concurrency: 64,
             insecure_tls: false,
             duration_ms: 212.48,
             fix: fix_list(&rows, &warnings),
@@ -743,6 +761,26 @@ mod tests {
         assert!(table.iter().all(|l| l.len() <= 128), "{}", table.join("\n"));
         assert!(got.contains("  198.18.0.1:3478 udp  "), "{got}");
         assert!(got.contains("  FAIL 401  "), "{got}");
+    }
+
+    #[test]
+    fn queue_note_only_when_rows_waited() {
+        let cases: &[(usize, usize, Option<&str>)] = &[
+            (0, 64, None),
+            (64, 64, None),
+            (1000, 1024, None),
+            (65, 64, Some("65 rows ran 64 at a time (--concurrency 64): the others waited for a free slot; --concurrency 65 checks them all at once")),
+            (1000, 256, Some("1000 rows ran 256 at a time (--concurrency 256): the others waited for a free slot; --concurrency 1000 checks them all at once")),
+            // A zero never divides: it counts as 1, as the semaphore does.
+            (3, 0, Some("3 rows ran 1 at a time (--concurrency 1): the others waited for a free slot; --concurrency 3 checks them all at once")),
+        ];
+        for &(rows, conc, want) in cases {
+            assert_eq!(
+                queue_note(rows, conc).as_deref(),
+                want,
+                "{rows} rows at {conc}"
+            );
+        }
     }
 
     #[test]
