@@ -625,3 +625,28 @@ fn quiet_failing_expectation_is_one_line_and_exit_one() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<failure type=\"expectation\""), "{xml}");
 }
+
+/// `-4`/`-6` on a server without that family fails its row (exit 1) with the reason, instead of
+/// a row of "not checked" stages counted as passed (exit 0): the family asked for does not work.
+#[test]
+fn a_family_the_server_lacks_fails_the_check() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["check", "-6", "stun:127.0.0.1", "--format", "json"],
+            "127.0.0.1 is not an IPv6 address, and -6 asks for IPv6 only: give an IPv6 address, or drop -6",
+        ),
+        (
+            &["check", "-4", "turn:[::1]", "--format", "json"],
+            "[::1] is not an IPv4 address, and -4 asks for IPv4 only: give an IPv4 address, or drop -4",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = run(args);
+        assert_eq!(r.code, 1, "{}", r.context());
+        let json: serde_json::Value = serde_json::from_str(&r.stdout).expect(&r.context());
+        let dns = &json["rows"][0]["dns"];
+        assert_eq!(dns["status"], "failed", "{}", r.context());
+        assert_eq!(dns["cause"], *want, "{}", r.context());
+        assert_eq!(json["verdict"]["ok"], false, "{}", r.context());
+    }
+}

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::plan::{plan, Target};
 use super::probe::{probe_row, ProbeConfig, RowInput};
-use super::stages::{not_started, redirect_not_followed};
+use super::stages::{no_address_of_family, not_started, redirect_not_followed};
 use super::verdict::{
     check_verdict, cross_warnings, fix_list, row_verdict, row_warnings, CERT_EXPIRY_WARN_DAYS,
 };
@@ -249,6 +249,7 @@ pub async fn check(
             } else {
                 "no address of the requested family"
             };
+            let dns = no_address_of_family(&t.probed.host, dns, cfg.families);
             slots.push(vec![unreachable_row(t, dns, why)]);
             continue;
         }

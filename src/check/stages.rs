@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::probe::RowInput;
 use crate::failure::{explain_io, explain_no_answer, explain_turn, ErrorContext, Phase};
-use crate::ice_url::Protocol;
+use crate::ice_url::{Host, Protocol};
+use crate::net::dns::Families;
 use crate::net::driver::Stop;
 use crate::proto::turn::{TurnFailure, TurnOp};
 use crate::report::check::*;
@@ -89,6 +90,48 @@ pub(super) fn not_started(input: &RowInput, concurrency: usize, timeout: Duratio
     }
     skip_rest(&mut row, "not tried before the deadline");
     row
+}
+
+/// The DNS stage of a server none of whose addresses is of an allowed family (`-4`/`-6`): a
+/// failure, since the family asked for does not work there. Reporting the row as passed with
+/// every stage "not checked" would make `check -6` exit 0 for a server without IPv6.
+pub(super) fn no_address_of_family(
+    host: &Host,
+    dns: Stage<DnsInfo>,
+    families: Families,
+) -> Stage<DnsInfo> {
+    let (want, record, flag) = if families.v6 && !families.v4 {
+        ("IPv6", "AAAA", "-6")
+    } else {
+        ("IPv4", "A", "-4")
+    };
+    let ask = format!("{flag} asks for {want} only");
+    match dns {
+        Stage::Failed { .. } => dns,
+        Stage::Ok { ms, .. } => failed(
+            Some(ms),
+            Phase::Dns,
+            None,
+            Some(format!("no {record} record")),
+            format!("{host} has no {want} address ({record} record), and {ask}: add one to serve {want} clients, or drop {flag}"),
+        ),
+        Stage::NotChecked { .. } => match host {
+            Host::Ip(ip) => failed(
+                None,
+                Phase::Dns,
+                None,
+                Some(format!("{} literal", if ip.is_ipv4() { "IPv4" } else { "IPv6" })),
+                format!("{host} is not an {want} address, and {ask}: give an {want} address, or drop {flag}"),
+            ),
+            Host::Name(_) => failed(
+                None,
+                Phase::Dns,
+                None,
+                None,
+                format!("the lookup of {host} did not finish"),
+            ),
+        },
+    }
 }
 
 /// Mark every not-yet-reached stage as skipped because an earlier one failed.
@@ -249,6 +292,61 @@ pub(super) fn peer_allocation_failure(peer: Stage<Nothing>) -> Stage<Nothing> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_without_the_family_asked_for_fails_its_dns_stage() {
+        let v6 = Families {
+            v4: false,
+            v6: true,
+        };
+        let v4 = Families {
+            v4: true,
+            v6: false,
+        };
+        let name = Host::Name("turn.example.org".into());
+        let lit4 = Host::Ip("198.18.0.1".parse().unwrap());
+        let lit6 = Host::Ip("2001:db8::1".parse().unwrap());
+        let resolved = || Stage::Ok {
+            ms: 3.5,
+            info: DnsInfo {
+                addresses: vec!["198.18.0.1".into()],
+                srv: vec![],
+            },
+        };
+        let gone = || failed(Some(9.0), Phase::Dns, None, None, "NXDOMAIN".into());
+        let literal = || Stage::not_checked("IP literal: no DNS");
+        type Want = (Option<f64>, Option<&'static str>, &'static str);
+        let cases: Vec<(&str, &Host, Stage<DnsInfo>, Families, Want)> = vec![
+            ("-6, name with only A", &name, resolved(), v6, (Some(3.5), Some("no AAAA record"),
+                "turn.example.org has no IPv6 address (AAAA record), and -6 asks for IPv6 only: add one to serve IPv6 clients, or drop -6")),
+            ("-4, name with only AAAA", &name, resolved(), v4, (Some(3.5), Some("no A record"),
+                "turn.example.org has no IPv4 address (A record), and -4 asks for IPv4 only: add one to serve IPv4 clients, or drop -4")),
+            ("-6, IPv4 literal", &lit4, literal(), v6, (None, Some("IPv4 literal"),
+                "198.18.0.1 is not an IPv6 address, and -6 asks for IPv6 only: give an IPv6 address, or drop -6")),
+            ("-4, IPv6 literal", &lit6, literal(), v4, (None, Some("IPv6 literal"),
+                "[2001:db8::1] is not an IPv4 address, and -4 asks for IPv4 only: give an IPv4 address, or drop -4")),
+            ("a lookup that never finished", &name, Stage::not_checked("lookup did not finish"), v6,
+                (None, None, "the lookup of turn.example.org did not finish")),
+            ("a failed lookup keeps its own cause", &name, gone(), v6, (Some(9.0), None, "NXDOMAIN")),
+        ];
+        for (what, host, dns, families, (want_ms, want_reason, want_cause)) in cases {
+            match no_address_of_family(host, dns, families) {
+                Stage::Failed {
+                    ms,
+                    phase,
+                    reason,
+                    cause,
+                    ..
+                } => {
+                    assert_eq!(phase, Phase::Dns, "{what}");
+                    assert_eq!(ms, want_ms, "{what}");
+                    assert_eq!(reason.as_deref(), want_reason, "{what}");
+                    assert_eq!(cause, want_cause, "{what}");
+                }
+                other => panic!("{what}: must fail, got {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn peer_allocation_failures_keep_code_and_cause() {

@@ -344,9 +344,14 @@ pub fn cross_warnings(rows: &[CheckRow]) -> Vec<Warning> {
     out
 }
 
-/// `turn:h?transport=tcp 198.18.0.1:3478`: which row, for people.
+/// `turn:h?transport=tcp 198.18.0.1:3478`: which row, for people (only the URL when the row
+/// has no address: DNS failed or found none of the family asked for).
 pub fn row_label(row: &CheckRow) -> String {
-    format!("{} {}", row.probed_url, row.address)
+    if row.address.is_empty() {
+        row.probed_url.clone()
+    } else {
+        format!("{} {}", row.probed_url, row.address)
+    }
 }
 
 /// Group `(text, row label)` pairs by text in first-seen order, each label once per text.
