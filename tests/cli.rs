@@ -643,7 +643,8 @@ fn a_family_the_server_lacks_fails_the_check() {
     for (args, want) in cases {
         let r = run(args);
         assert_eq!(r.code, 1, "{}", r.context());
-        let json: serde_json::Value = serde_json::from_str(&r.stdout).expect(&r.context());
+        let json: serde_json::Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.context()));
         let dns = &json["rows"][0]["dns"];
         assert_eq!(dns["status"], "failed", "{}", r.context());
         assert_eq!(dns["cause"], *want, "{}", r.context());
