@@ -53,7 +53,8 @@ pub fn type_preference(kind: CandidateType, relay_protocol: Option<Protocol>) ->
         CandidateType::Relay => match relay_protocol {
             Some(Protocol::Udp) | None => 2,
             Some(Protocol::Tcp) => 1,
-            Some(Protocol::Tls) => 0,
+            // Browsers gather no relay over DTLS; ranked with TLS should one ever appear.
+            Some(Protocol::Tls | Protocol::Dtls) => 0,
         },
     }
 }

@@ -158,6 +158,9 @@ pub fn explain_silence(proto: Protocol, port: u16, sends: Option<u32>) -> String
         Protocol::Tls => format!(
             "TLS on port {port} completed but no STUN/TURN answer: the service behind TLS may not speak STUN/TURN"
         ),
+        Protocol::Dtls => format!(
+            "DTLS on UDP {port} completed but no STUN/TURN answer: the service behind DTLS may not speak STUN/TURN"
+        ),
     }
 }
 

@@ -299,6 +299,9 @@ async fn route_source(server: SocketAddr) -> Option<IpAddr> {
     s.local_addr().ok().map(|a| a.ip())
 }
 
+/// Why gather leaves a TURN-over-DTLS server alone.
+const NO_DTLS: &str = "browsers do not use TURN over DTLS (RFC 7350): iceprobe check probes it";
+
 async fn probe_server(
     ctx: Ctx,
     server: IceServer,
@@ -338,7 +341,9 @@ async fn probe_server(
                 Ok(()) => failed.clone(),
                 Err(r) => nc(r),
             };
-            summary.relay = if url.is_turn() {
+            summary.relay = if url.protocol() == Protocol::Dtls {
+                nc(NO_DTLS)
+            } else if url.is_turn() {
                 failed
             } else {
                 nc("stun: URLs give no relay")
@@ -356,7 +361,9 @@ async fn probe_server(
         }
     };
     let relay = async {
-        if url.is_turn() {
+        if url.protocol() == Protocol::Dtls {
+            (nc(NO_DTLS), None)
+        } else if url.is_turn() {
             relay_probe(&ctx.probing(CandidateType::Relay), &server, addr, &sockets).await
         } else {
             (nc("stun: URLs give no relay"), None)
@@ -403,10 +410,12 @@ async fn srflx_probe(
             let base = route_source(addr).await.unwrap_or(addr.ip());
             (Link::Udp(mux.link(addr)), base, *port)
         }
-        Protocol::Tcp | Protocol::Tls => match open_link(ctx, url, addr, sockets).await {
-            Ok((link, local)) => (link, local.ip(), local.port()),
-            Err(e) => return e,
-        },
+        Protocol::Tcp | Protocol::Tls | Protocol::Dtls => {
+            match open_link(ctx, url, addr, sockets).await {
+                Ok((link, local)) => (link, local.ip(), local.port()),
+                Err(e) => return e,
+            }
+        }
     };
     let mut binding = Binding::new(Instant::now(), ctx.rto, proto.is_stream());
     let mut outcome = None;

@@ -3,7 +3,8 @@
 //! Grammar (RFC 7064 §3.1, RFC 7065 §3.1):
 //! `scheme ":" host [ ":" port ] [ "?transport=" ("udp" / "tcp") ]`, where `host` is an IPv4
 //! address, a bracketed IPv6 literal or a registered name. The `?transport=` query exists only for
-//! `turn:`/`turns:`; a `stuns:`/`turns:` URL always runs over TLS on TCP (DTLS is not supported).
+//! `turn:`/`turns:`. A `stuns:` URL runs over TLS on TCP; `turns:` too, except with
+//! `?transport=udp`, which RFC 7350 §4.1 gives to TURN over DTLS.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -63,6 +64,8 @@ pub enum Protocol {
     Tcp,
     /// TLS over TCP.
     Tls,
+    /// DTLS over UDP (RFC 7350): `turns:` with `?transport=udp`.
+    Dtls,
 }
 
 impl Protocol {
@@ -72,12 +75,18 @@ impl Protocol {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
             Protocol::Tls => "tls",
+            Protocol::Dtls => "dtls",
         }
     }
 
     /// Whether this is a stream transport (TCP or TLS).
     pub fn is_stream(self) -> bool {
-        !matches!(self, Protocol::Udp)
+        matches!(self, Protocol::Tcp | Protocol::Tls)
+    }
+
+    /// Whether the transport is secured (TLS or DTLS): the row has a handshake and a chain.
+    pub fn is_secure(self) -> bool {
+        matches!(self, Protocol::Tls | Protocol::Dtls)
     }
 }
 
@@ -123,7 +132,10 @@ impl ServerUrl {
     /// The wire protocol used to reach the server.
     pub fn protocol(&self) -> Protocol {
         if self.scheme.is_secure() {
-            Protocol::Tls
+            match self.transport_param {
+                Some(Protocol::Udp) => Protocol::Dtls,
+                _ => Protocol::Tls,
+            }
         } else {
             self.transport_param.unwrap_or(Protocol::Udp)
         }
@@ -390,11 +402,12 @@ fn parse_query(scheme: Scheme, query: &str) -> Result<Protocol, String> {
         // `stun:host?transport=udp`; accept it when it matches what STUN would use anyway.
         Scheme::Stun => Ok(proto),
         Scheme::Stuns | Scheme::Turns if proto == Protocol::Tcp => Ok(proto),
-        Scheme::Stuns | Scheme::Turns => Err(format!(
-            "?transport=udp on a {}: URL: {}: always runs over TLS/TCP (DTLS is not supported); drop the query",
-            scheme.as_str(),
-            scheme.as_str()
-        )),
+        // RFC 7350 §4.1: TURN over DTLS.
+        Scheme::Turns => Ok(proto),
+        Scheme::Stuns => Err(
+            "?transport=udp on a stuns: URL: stuns: always runs over TLS/TCP (RFC 7064 defines no DTLS form; iceprobe checks DTLS with turns:HOST?transport=udp); drop the query"
+                .to_owned(),
+        ),
     }
 }
 
@@ -459,6 +472,14 @@ mod tests {
                 443,
                 Tls,
             ),
+            // RFC 7350 §4.1: TURN over DTLS, on the TLS port by default.
+            (
+                "turns:turn.example.org?transport=udp",
+                Turns,
+                "turn.example.org",
+                5349,
+                Dtls,
+            ),
             ("turn:[fd00::1]", Turn, "[fd00::1]", 3478, Udp),
             (
                 "turn:[fd00::1]:3479?transport=tcp",
@@ -501,7 +522,10 @@ mod tests {
             ("turn:host:+1", "bad port"),
             ("turn:host?transport=sctp", "unknown transport"),
             ("turn:host?foo=bar", "unknown query"),
-            ("turns:host?transport=udp", "always runs over TLS"),
+            (
+                "stuns:host?transport=udp",
+                "stuns: always runs over TLS/TCP",
+            ),
             ("turn:fd00::1", "brackets"),
             ("turn:[fd00::1", "unclosed"),
             ("turn:[not-v6]", "not a valid IPv6"),

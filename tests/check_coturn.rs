@@ -1,4 +1,4 @@
-//! `iceprobe check` against a real coturn in network namespaces: a healthy UDP+TCP+TLS server,
+//! `iceprobe check` against a real coturn in network namespaces: a healthy UDP+TCP+TLS+DTLS server,
 //! credentials (long-term, REST, expired REST), certificates, blocked UDP, private relay
 //! addresses, quota (release), denied peers and nothing listening.
 //!
@@ -93,8 +93,8 @@ fn ms_sane(what: &str, ms: Option<f64>, timeout_ms: u64) {
 /// through the relay; `relay_ip` is the address coturn relays from.
 fn assert_healthy(row: &CheckRow, relay_ip: Ipv4Addr, timeout_ms: u64) {
     let what = format!("{} {}", row.url, row.transport);
-    let connected = row.transport != Protocol::Udp;
-    let tls = row.transport == Protocol::Tls;
+    let connected = row.transport.is_stream();
+    let tls = row.transport.is_secure();
     assert!(row.turn, "{what}");
     assert_eq!(row.connect.is_ok(), connected, "{what}: {:?}", row.connect);
     assert_eq!(row.tls.is_ok(), tls, "{what}: {:?}", row.tls);
@@ -178,7 +178,7 @@ fn lt_coturn(tb: &Testbed) -> Coturn {
 }
 
 #[test]
-fn healthy_udp_tcp_tls_server_passes_every_stage() {
+fn healthy_udp_tcp_tls_dtls_server_passes_every_stage() {
     if !common::require_netns() {
         return;
     }
@@ -204,6 +204,8 @@ fn healthy_udp_tcp_tls_server_passes_every_stage() {
         "turn:198.18.0.1?transport=udp",
         "turn:198.18.0.1?transport=tcp",
         "turns:198.18.0.1",
+        // RFC 7350: TURN over DTLS, on the TLS port (coturn serves DTLS beside TLS by default).
+        "turns:198.18.0.1?transport=udp",
     ];
     let out = common::iceprobe_in(&tb.cli, &{
         let mut a = vec!["check", "--format", "json"];
@@ -224,9 +226,12 @@ fn healthy_udp_tcp_tls_server_passes_every_stage() {
     assert!(r.verdict.ok);
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     assert!(r.fix.is_empty(), "{:?}", r.fix);
-    assert_eq!(r.rows.len(), 3);
+    assert_eq!(r.rows.len(), 4);
     let transports: Vec<_> = r.rows.iter().map(|row| row.transport).collect();
-    assert_eq!(transports, [Protocol::Udp, Protocol::Tcp, Protocol::Tls]);
+    assert_eq!(
+        transports,
+        [Protocol::Udp, Protocol::Tcp, Protocol::Tls, Protocol::Dtls]
+    );
     for row in &r.rows {
         assert_eq!(row.verdict, RowVerdict::Pass, "{row:#?}");
         assert!(row.warnings.is_empty(), "{:?}", row.warnings);
@@ -250,6 +255,19 @@ fn healthy_udp_tcp_tls_server_passes_every_stage() {
     assert!(
         leaf_info.issuer.contains("iceprobe test CA"),
         "{leaf_info:?}"
+    );
+    let dtls_row = row(&r, Protocol::Dtls);
+    assert_eq!(dtls_row.address, "198.18.0.1:5349");
+    let dtls = dtls_row.tls.info().expect("dtls info");
+    assert_eq!(dtls.version, "DTLSv1.2");
+    assert!(dtls.cipher.starts_with("TLS_ECDHE_"), "{}", dtls.cipher);
+    assert_eq!(
+        dtls.verification,
+        iceprobe::net::tls::Verification::Verified
+    );
+    assert_eq!(
+        dtls.chain.first().map(|c| &c.subject),
+        Some(&leaf_info.subject)
     );
 
     // The same run as a table (the default format) also never shows the secret.
@@ -355,26 +373,41 @@ fn tls_failure(kind: LeafKind, want: &str) {
         .tls(&leaf.cert, &leaf.key)
         .start();
     let ca = ca_arg(&pki);
+    // TLS and DTLS share the verifier: the same certificate gives the same reason on both.
     let r = check(
         &tb,
         &coturn,
-        &["-u", USER, "--ca", &ca, "turns:198.18.0.1"],
+        &[
+            "-u",
+            USER,
+            "--ca",
+            &ca,
+            "turns:198.18.0.1",
+            "turns:198.18.0.1?transport=udp",
+        ],
         &[("ICEPROBE_CREDENTIAL", PASS)],
         1,
     );
-    let row = &r.rows[0];
-    assert_eq!(row.transport, Protocol::Tls);
-    assert!(row.connect.is_ok(), "{:?}", row.connect);
-    let (phase, _, reason, cause) = failure(&row.tls);
-    assert_eq!(phase, Phase::Tls, "{kind:?}");
-    assert!(
-        cause.contains(want),
-        "{kind:?}: cause {cause:?} (reason {reason:?}) lacks {want:?}"
-    );
-    for stage in [&row.allocate.ms(), &row.release.ms()] {
-        assert_eq!(*stage, None, "nothing after a failed handshake");
+    let transports: Vec<_> = r.rows.iter().map(|row| row.transport).collect();
+    assert_eq!(transports, [Protocol::Tls, Protocol::Dtls]);
+    for row in &r.rows {
+        let what = format!("{kind:?} over {}", row.transport);
+        if row.transport == Protocol::Tls {
+            assert!(row.connect.is_ok(), "{what}: {:?}", row.connect);
+        } else {
+            assert!(matches!(row.connect, Stage::NotChecked { .. }), "{what}");
+        }
+        let (phase, _, reason, cause) = failure(&row.tls);
+        assert_eq!(phase, Phase::Tls, "{what}");
+        assert!(
+            cause.contains(want),
+            "{what}: cause {cause:?} (reason {reason:?}) lacks {want:?}"
+        );
+        for stage in [&row.allocate.ms(), &row.release.ms()] {
+            assert_eq!(*stage, None, "{what}: nothing after a failed handshake");
+        }
+        assert!(row.binding.info().is_none(), "{what}");
     }
-    assert!(row.binding.info().is_none());
 }
 
 #[test]
@@ -608,6 +641,7 @@ fn nothing_listening_is_refused_or_times_out_within_the_deadline() {
             USER,
             "turn:198.18.0.1:3999?transport=tcp",
             "turn:198.18.0.1:3999?transport=udp",
+            "turns:198.18.0.1:3999?transport=udp",
         ],
         &[("ICEPROBE_CREDENTIAL", PASS)],
         1,
@@ -621,6 +655,15 @@ fn nothing_listening_is_refused_or_times_out_within_the_deadline() {
     let (phase, _, _, cause) = failure(&udp.binding);
     assert_eq!(phase, Phase::Timeout);
     assert!(cause.contains("not listening"), "{cause}");
+    let dtls = row(&r, Protocol::Dtls);
+    let (phase, _, _, cause) = failure(&dtls.tls);
+    assert_eq!(phase, Phase::Timeout);
+    assert!(
+        cause.starts_with(
+            "no DTLS handshake answer within the deadline: UDP to this port is blocked"
+        ),
+        "{cause}"
+    );
     for row in &r.rows {
         assert_eq!(row.verdict, RowVerdict::Fail);
         if let Some(ms) = row.binding.ms() {

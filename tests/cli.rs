@@ -651,3 +651,31 @@ fn a_family_the_server_lacks_fails_the_check() {
         assert_eq!(json["verdict"]["ok"], false, "{}", r.context());
     }
 }
+
+/// gather leaves TURN over DTLS alone (browsers do not use it) and says so: the server is
+/// not checked, and the summary does not claim it answered.
+#[test]
+fn gather_reports_a_dtls_server_as_not_checked() {
+    let r = run(&[
+        "gather",
+        "turns:127.0.0.1?transport=udp",
+        "--timeout",
+        "2s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.context());
+    let json: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.context()));
+    let server = &json["servers"][0];
+    assert_eq!(server["relay"]["status"], "not-checked", "{}", r.context());
+    assert_eq!(
+        server["relay"]["reason"],
+        "browsers do not use TURN over DTLS (RFC 7350): iceprobe check probes it"
+    );
+    let summary = json["verdict"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.ends_with("no server was checked (1 not checked: see the servers table)"),
+        "{summary}"
+    );
+}

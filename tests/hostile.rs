@@ -368,3 +368,44 @@ fn connect_with_a_hostile_relay_ends_on_time() {
         assert_eq!(run.code, 1, "{mode:?}: {:#}", run.json);
     }
 }
+
+/// A UDP port that answers a DTLS ClientHello with something record-shaped but malformed, and a
+/// port that never answers: TURN over DTLS (RFC 7350) fails its handshake stage with the cause,
+/// by the deadline.
+#[test]
+fn dtls_port_that_answers_garbage_or_nothing() {
+    let garbage = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let garbage_addr = garbage.local_addr().unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    garbage
+        .set_read_timeout(Some(TIMEOUT + Duration::from_secs(1)))
+        .unwrap();
+    let answerer = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = garbage.recv_from(&mut buf) {
+            // A handshake record header (type 22, DTLS 1.2) whose length field lies.
+            let mut reply = vec![0x16, 0xfe, 0xfd];
+            reply.extend_from_slice(&[0u8; 20]);
+            reply.extend_from_slice(&buf[..n.min(30)]);
+            let _ = garbage.send_to(&reply, from);
+        }
+    });
+    for (addr, want_phase, want) in [
+        (garbage_addr, "tls", "DTLS handshake failed: "),
+        (
+            silent_addr,
+            "timeout",
+            "no DTLS handshake answer within the deadline",
+        ),
+    ] {
+        let run = check(&format!("turns:{addr}?transport=udp"), &["--insecure"]);
+        assert_stage_cause(&run, "tls", want);
+        let row = &run.json["rows"][0];
+        assert_eq!(row["tls"]["phase"], want_phase, "{row:#}");
+        assert_eq!(row["transport"], "dtls", "{row:#}");
+        assert_eq!(row["connect"]["status"], "not-checked", "{row:#}");
+    }
+    drop(silent);
+    answerer.join().unwrap();
+}

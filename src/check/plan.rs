@@ -50,6 +50,8 @@ fn matrix_url(url: &ServerUrl, transport: Protocol) -> ServerUrl {
         (false, Protocol::Udp) => (Scheme::Stun, DEFAULT_PORT, None),
         (false, Protocol::Tcp) => (Scheme::Stun, DEFAULT_PORT, Some(Protocol::Tcp)),
         (false, Protocol::Tls) => (Scheme::Stuns, DEFAULT_TLS_PORT, None),
+        // Not in MATRIX (browsers do not use TURN over DTLS); only a URL's own transport.
+        (_, Protocol::Dtls) => (Scheme::Turns, DEFAULT_TLS_PORT, Some(Protocol::Udp)),
     };
     ServerUrl {
         scheme,
@@ -68,12 +70,16 @@ pub fn plan(urls: &[ServerUrl], all_transports: bool) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
     for url in urls {
         let own = url.protocol();
-        let transports: &[Protocol] = if all_transports {
-            &MATRIX
+        let mut transports: Vec<Protocol> = if all_transports {
+            MATRIX.to_vec()
         } else {
-            std::slice::from_ref(&own)
+            vec![]
         };
-        for &transport in transports {
+        // A DTLS URL is outside the matrix: it is probed as given, after it.
+        if !transports.contains(&own) {
+            transports.push(own);
+        }
+        for transport in transports {
             let probed = if transport == own {
                 url.clone()
             } else {
@@ -127,6 +133,23 @@ mod tests {
                     ("turn:h", "turn:h?transport=tcp", Tcp),
                     ("turn:h", "turns:h", Tls),
                 ],
+            ),
+            (
+                "a DTLS URL is outside the matrix: its host's matrix, then the URL itself",
+                &["turns:h?transport=udp"],
+                true,
+                &[
+                    ("turns:h?transport=udp", "turn:h?transport=udp", Udp),
+                    ("turns:h?transport=udp", "turn:h?transport=tcp", Tcp),
+                    ("turns:h?transport=udp", "turns:h", Tls),
+                    ("turns:h?transport=udp", "turns:h?transport=udp", Dtls),
+                ],
+            ),
+            (
+                "a DTLS URL alone",
+                &["turns:h?transport=udp"],
+                false,
+                &[("turns:h?transport=udp", "turns:h?transport=udp", Dtls)],
             ),
             (
                 "stun matrix",

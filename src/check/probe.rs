@@ -114,6 +114,10 @@ pub async fn probe_row(
                     };
                     row.tls = failed(stage_ms, e.phase, None, Some(e.reason), e.cause);
                 }
+                // DTLS has no connect: the handshake is the first exchange.
+                (Phase::Tls | Phase::Timeout, None) if proto == Protocol::Dtls => {
+                    row.tls = failed(stage_ms, e.phase, None, Some(e.reason), e.cause);
+                }
                 _ => row.connect = failed(stage_ms, e.phase, None, Some(e.reason), e.cause),
             }
             skip_rest(&mut row, "could not reach the server");

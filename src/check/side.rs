@@ -28,9 +28,13 @@ impl Side {
         input: &RowInput,
         deadline: Instant,
     ) -> Result<(Side, Opened), connect::OpenError> {
-        let mut opened = if input.probed.protocol() == Protocol::Udp {
+        let proto = input.probed.protocol();
+        let mut opened = if !proto.is_stream() {
             // A pooled socket with no other link to this server (see `MuxPool`).
             match cfg.udp.link(input.addr) {
+                Ok((link, local)) if proto == Protocol::Dtls => {
+                    connect::open_dtls(&input.probed, link, local, &cfg.tls, deadline).await?
+                }
                 Ok((link, local)) => Opened {
                     link: Link::Udp(link),
                     local,

@@ -49,12 +49,12 @@ pub(super) fn blank(input: &RowInput) -> CheckRow {
         transport: input.probed.protocol(),
         turn,
         dns: input.dns.clone(),
-        connect: Stage::not_checked(if input.probed.protocol() == Protocol::Udp {
-            "not applicable: UDP"
-        } else {
+        connect: Stage::not_checked(if input.probed.protocol().is_stream() {
             "not reached"
+        } else {
+            "not applicable: UDP"
         }),
-        tls: Stage::not_checked(if input.probed.protocol() == Protocol::Tls {
+        tls: Stage::not_checked(if input.probed.protocol().is_secure() {
             "not reached"
         } else {
             "not applicable: no TLS"
@@ -83,10 +83,12 @@ pub(super) fn not_started(input: &RowInput, concurrency: usize, timeout: Duratio
         humantime::format_duration(timeout)
     );
     let reason = Some("no free slot before the deadline".to_string());
-    if input.probed.protocol() == Protocol::Udp {
-        row.binding = failed(None, Phase::Timeout, None, reason, cause);
-    } else {
-        row.connect = failed(None, Phase::Timeout, None, reason, cause);
+    match input.probed.protocol() {
+        Protocol::Udp => row.binding = failed(None, Phase::Timeout, None, reason, cause),
+        Protocol::Dtls => row.tls = failed(None, Phase::Timeout, None, reason, cause),
+        Protocol::Tcp | Protocol::Tls => {
+            row.connect = failed(None, Phase::Timeout, None, reason, cause)
+        }
     }
     skip_rest(&mut row, "not tried before the deadline");
     row

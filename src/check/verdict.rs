@@ -145,7 +145,7 @@ pub fn stage_applies(row: &CheckRow, stage: &str) -> bool {
             Ok(Host::Ip(_))
         ),
         "connect" => row.transport.is_stream(),
-        "tls" => row.transport == Protocol::Tls,
+        "tls" => row.transport.is_secure(),
         "stun" => true,
         _ => row.turn,
     }
@@ -309,10 +309,17 @@ pub fn cross_warnings(rows: &[CheckRow]) -> Vec<Warning> {
     }
     let mut out = Vec::new();
     for ((host, family), group) in groups {
+        // UDP against TCP/TLS: DTLS rows take no side (UDP-borne, but a separate service that
+        // browsers do not use).
         let any = |udp: bool, failed: bool| {
-            group
-                .iter()
-                .any(|r| (r.transport == Protocol::Udp) == udp && row_failed(r) == failed)
+            group.iter().any(|r| {
+                let side = if udp {
+                    r.transport == Protocol::Udp
+                } else {
+                    r.transport.is_stream()
+                };
+                side && row_failed(r) == failed
+            })
         };
         let failed_streams = || {
             let mut t: Vec<&str> = group

@@ -263,7 +263,8 @@ pub struct CheckArgs {
     /// Servers and credentials.
     #[command(flatten)]
     pub servers: ServerArgs,
-    /// Probe UDP 3478, TCP 3478 and TLS 5349 on every host, whatever the URLs say.
+    /// Probe UDP 3478, TCP 3478 and TLS 5349 on every host, whatever the URLs say (not DTLS,
+    /// which browsers do not use: add turns:HOST?transport=udp for it).
     #[arg(long)]
     pub all_transports: bool,
     /// Look up SRV records (_turn._udp, _turns._tcp, ...; RFC 5928, RFC 7064) and probe every target.

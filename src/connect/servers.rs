@@ -61,7 +61,7 @@ pub fn webrtc_servers(servers: &[IceServer]) -> WebrtcServers {
             }
             (Scheme::Turn, _) | (Scheme::Turns, _) => {
                 out.skipped.push(skip(
-                    "webrtc 0.21.1 gathers relays over UDP only (no TURN over TCP or TLS); test it with `iceprobe check`",
+                    "webrtc 0.21.1 gathers relays over UDP only (no TURN over TCP, TLS or DTLS); test it with `iceprobe check`",
                 ));
                 continue;
             }

@@ -238,7 +238,7 @@ pub const KEYS: &[KeyInfo] = &[
         scopes: &[G, C],
     },
     KeyInfo {
-        syntax: "relay[:udp|tcp|tls][OP N]",
+        syntax: "relay[:udp|tcp|tls|dtls][OP N]",
         scopes: &[G, C],
     },
     KeyInfo {
@@ -252,6 +252,10 @@ pub const KEYS: &[KeyInfo] = &[
     KeyInfo {
         syntax: "tls:ok",
         scopes: &[G, C],
+    },
+    KeyInfo {
+        syntax: "dtls:ok",
+        scopes: &[C],
     },
     KeyInfo {
         syntax: "dns|connect|binding|challenge|allocate|permission|channel|echo|release:ok",
@@ -466,7 +470,10 @@ pub fn parse(input: &str, scope: Scope) -> Result<Assertion, ExpectError> {
                 (CandidateType::Relay, Some("udp")) => Some(Protocol::Udp),
                 (CandidateType::Relay, Some("tcp")) => Some(Protocol::Tcp),
                 (CandidateType::Relay, Some("tls")) => Some(Protocol::Tls),
-                (CandidateType::Relay, Some(q)) => return Err(p.bad_qualifier(q, "udp, tcp, tls")),
+                (CandidateType::Relay, Some("dtls")) => Some(Protocol::Dtls),
+                (CandidateType::Relay, Some(q)) => {
+                    return Err(p.bad_qualifier(q, "udp, tcp, tls, dtls"))
+                }
                 (_, Some(q)) => return Err(p.bad_qualifier(q, "none")),
             };
             let count = match p.comparison.clone() {
@@ -481,11 +488,12 @@ pub fn parse(input: &str, scope: Scope) -> Result<Assertion, ExpectError> {
             };
             Assertion::Candidates { kind, via, count }
         }
-        ("udp" | "tcp" | "tls", Some("ok")) => {
+        ("udp" | "tcp" | "tls" | "dtls", Some("ok")) => {
             p.no_comparison()?;
             Assertion::TransportOk(match key.as_str() {
                 "udp" => Protocol::Udp,
                 "tcp" => Protocol::Tcp,
+                "dtls" => Protocol::Dtls,
                 _ => Protocol::Tls,
             })
         }
@@ -494,7 +502,7 @@ pub fn parse(input: &str, scope: Scope) -> Result<Assertion, ExpectError> {
                 .map_err(|_| "expected a whole number of days, e.g. 14".to_string())
         })?),
         ("tls", q) => return Err(p.bad_qualifier(q.unwrap_or(""), "ok, cert-valid-days")),
-        ("udp" | "tcp", q) => return Err(p.bad_qualifier(q.unwrap_or(""), "ok")),
+        ("udp" | "tcp" | "dtls", q) => return Err(p.bad_qualifier(q.unwrap_or(""), "ok")),
         (k, q) if StageKey::ALL.iter().any(|s| s.as_str() == k) => {
             if q != Some("ok") {
                 return Err(p.bad_qualifier(q.unwrap_or(""), "ok"));
@@ -644,6 +652,13 @@ impl Assertion {
     /// The subcommands whose report can answer this assertion.
     pub fn scopes(&self) -> &'static [Scope] {
         match self {
+            // Browsers use no TURN over DTLS, so gather never has it to count.
+            Assertion::Candidates {
+                kind: CandidateType::Relay,
+                via: Some(Protocol::Dtls),
+                ..
+            }
+            | Assertion::TransportOk(Protocol::Dtls) => &[C],
             Assertion::Candidates {
                 kind: CandidateType::Srflx | CandidateType::Relay,
                 ..
@@ -847,7 +862,9 @@ mod tests {
             ("", C, "--expect: empty expression; valid keys for check: "),
             ("bogus", C, "unknown key \"bogus\"; valid keys for check: srflx[OP N], relay"),
             ("bogus", N, "valid keys for nat: nat:mapping=|!=WORD"),
-            ("relay:sctp", G, "\"relay\" does not take the qualifier \"sctp\"; valid: udp, tcp, tls"),
+            ("relay:sctp", G, "\"relay\" does not take the qualifier \"sctp\"; valid: udp, tcp, tls, dtls"),
+            ("dtls:ok", G, "cannot be evaluated on gather (it applies to check)"),
+            ("relay:dtls", G, "cannot be evaluated on gather (it applies to check)"),
             ("srflx:udp", G, "\"srflx\" does not take the qualifier \"udp\"; valid: none"),
             ("udp", C, "\"udp\" does not take the qualifier \"\"; valid: ok"),
             ("tls:fine", C, "valid: ok, cert-valid-days"),
@@ -889,6 +906,7 @@ mod tests {
             "udp:ok",
             "tcp:ok",
             "tls:ok",
+            "dtls:ok",
             "dns:ok",
             "tls:cert-valid-days>=1",
             "rtt<1s",

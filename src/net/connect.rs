@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::driver::Link;
+use super::dtls;
 use super::stream::{self, StreamLink};
 use super::tls::{self, TlsInfo, TlsOptions};
-use super::udp::UdpMux;
+use super::udp::{UdpLink, UdpMux};
 use crate::failure::{explain_connect, Phase};
 use crate::ice_url::{Host, Protocol, ServerUrl};
 
@@ -66,25 +67,82 @@ pub async fn open(
         connect,
     };
     let proto = url.protocol();
-    if proto == Protocol::Udp {
-        let Some(mux) = mux else {
-            return Err(err(
-                Phase::Connect,
-                "no UDP socket".into(),
-                "no local UDP socket of the server's address family".into(),
-                None,
-            ));
-        };
-        let local = mux
-            .local_addr()
-            .map_err(|e| err(Phase::Connect, e.to_string(), e.to_string(), None))?;
-        return Ok(Opened {
-            link: Link::Udp(mux.link(addr)),
-            local,
-            connect: None,
-            tls: None,
-        });
+    if proto.is_stream() {
+        return open_stream(url, addr, tls_opts, deadline).await;
     }
+    let Some(mux) = mux else {
+        return Err(err(
+            Phase::Connect,
+            "no UDP socket".into(),
+            "no local UDP socket of the server's address family".into(),
+            None,
+        ));
+    };
+    let local = mux
+        .local_addr()
+        .map_err(|e| err(Phase::Connect, e.to_string(), e.to_string(), None))?;
+    if proto == Protocol::Dtls {
+        return open_dtls(url, mux.link(addr), local, tls_opts, deadline).await;
+    }
+    Ok(Opened {
+        link: Link::Udp(mux.link(addr)),
+        local,
+        connect: None,
+        tls: None,
+    })
+}
+
+/// DTLS (RFC 7350) over `udp`, a link to the server from a socket bound at `local`.
+pub async fn open_dtls(
+    url: &ServerUrl,
+    udp: UdpLink,
+    local: SocketAddr,
+    tls_opts: &TlsOptions,
+    deadline: Instant,
+) -> Result<Opened, OpenError> {
+    let started = Instant::now();
+    let fail = |e: tls::TlsError| {
+        let phase = if matches!(e, tls::TlsError::DtlsTimeout) {
+            Phase::Timeout
+        } else {
+            Phase::Tls
+        };
+        OpenError {
+            phase,
+            reason: e.to_string(),
+            cause: e.cause(),
+            elapsed: started.elapsed(),
+            connect: None,
+        }
+    };
+    let name = tls::server_name(tls_opts, &tls_host(url)).map_err(fail)?;
+    let (link, info) = dtls::handshake(udp, local, tls_opts, name, deadline)
+        .await
+        .map_err(fail)?;
+    Ok(Opened {
+        link: Link::Dtls(Box::new(link)),
+        local,
+        connect: None,
+        tls: Some(info),
+    })
+}
+
+/// TCP, and TLS over it, with connect and handshake timings.
+async fn open_stream(
+    url: &ServerUrl,
+    addr: SocketAddr,
+    tls_opts: &TlsOptions,
+    deadline: Instant,
+) -> Result<Opened, OpenError> {
+    let started = Instant::now();
+    let err = |phase, reason: String, cause: String, connect| OpenError {
+        phase,
+        reason,
+        cause,
+        elapsed: started.elapsed(),
+        connect,
+    };
+    let proto = url.protocol();
     let tcp = match stream::connect(addr, deadline.into()).await {
         Ok(s) => s,
         Err(e) => {

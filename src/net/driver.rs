@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::dtls::DtlsLink;
 use super::stream::StreamLink;
 use super::udp::UdpLink;
 use crate::proto::binding::{Binding, BindingOutcome};
@@ -19,6 +20,8 @@ pub enum Link {
     Udp(UdpLink),
     /// TCP or TLS.
     Stream(StreamLink),
+    /// DTLS over UDP (RFC 7350).
+    Dtls(Box<DtlsLink>),
     /// Moved out or closed: sends fail, receives never arrive.
     Closed,
 }
@@ -28,6 +31,7 @@ impl std::fmt::Debug for Link {
         match self {
             Link::Udp(l) => write!(f, "Link::Udp({})", l.remote()),
             Link::Stream(l) => write!(f, "Link::Stream({})", l.remote()),
+            Link::Dtls(l) => write!(f, "Link::Dtls({})", l.remote()),
             Link::Closed => f.write_str("Link::Closed"),
         }
     }
@@ -39,6 +43,7 @@ impl Link {
         match self {
             Link::Udp(l) => Some(l.remote()),
             Link::Stream(l) => Some(l.remote()),
+            Link::Dtls(l) => Some(l.remote()),
             Link::Closed => None,
         }
     }
@@ -47,6 +52,7 @@ impl Link {
         match self {
             Link::Udp(l) => l.send(b).await,
             Link::Stream(l) => l.send(b).await,
+            Link::Dtls(l) => l.send(b).await,
             Link::Closed => Err(io::Error::new(io::ErrorKind::NotConnected, "link closed")),
         }
     }
@@ -56,6 +62,7 @@ impl Link {
         match self {
             Link::Udp(l) => Ok(l.recv().await.map(|(from, b)| (Some(from), b))),
             Link::Stream(l) => Ok(l.recv().await?.map(|b| (None, b))),
+            Link::Dtls(l) => l.recv().await.map(|r| r.map(|(from, b)| (Some(from), b))),
             Link::Closed => Ok(None),
         }
     }
@@ -68,10 +75,12 @@ impl Link {
         }
     }
 
-    /// Close politely (streams only).
+    /// Close politely (streams and DTLS; plain UDP has nothing to close).
     pub async fn close(&mut self) {
-        if let Link::Stream(l) = self {
-            l.shutdown().await;
+        match self {
+            Link::Stream(l) => l.shutdown().await,
+            Link::Dtls(l) => l.close().await,
+            _ => {}
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod dns;
 pub mod driver;
+pub mod dtls;
 pub mod ifaces;
 pub mod stream;
 pub mod tls;

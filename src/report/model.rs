@@ -158,11 +158,25 @@ pub fn verdict(servers: &[ServerSummary], candidates: &[Candidate]) -> Verdict {
         count(CandidateType::Srflx),
         count(CandidateType::Relay)
     );
+    // A server with nothing checked (e.g. TURN over DTLS, which browsers do not use) neither
+    // failed nor answered.
+    let unchecked = servers
+        .iter()
+        .filter(|s| {
+            matches!(s.srflx, Expectation::NotChecked { .. })
+                && matches!(s.relay, Expectation::NotChecked { .. })
+        })
+        .count();
     if failed.is_empty() {
+        let answered = match (unchecked, servers.len() - unchecked) {
+            (0, _) => "every server answered".to_owned(),
+            (n, 0) => format!("no server was checked ({n} not checked: see the servers table)"),
+            (n, a) => format!("{a} answered, {n} not checked"),
+        };
         Verdict {
             ok: true,
             exit_code: 0,
-            summary: format!("ok: {counts}; every server answered"),
+            summary: format!("ok: {counts}; {answered}"),
         }
     } else {
         Verdict {
@@ -201,18 +215,50 @@ mod tests {
             phase: Phase::TurnAuth,
             cause: "x".into(),
         };
+        let counts = "0 host, 0 srflx, 0 relay";
         let cases = [
-            (vec![server(ok.clone(), nc.clone())], 0),
-            (vec![server(ok.clone(), ok.clone())], 0),
-            (vec![server(nc.clone(), nc.clone())], 0),
-            (vec![server(ok.clone(), bad.clone())], 1),
-            (vec![server(bad.clone(), nc.clone())], 1),
-            (vec![server(ok.clone(), ok.clone()), server(ok, bad)], 1),
+            (
+                vec![server(ok.clone(), nc.clone())],
+                0,
+                "every server answered",
+            ),
+            (
+                vec![server(ok.clone(), ok.clone())],
+                0,
+                "every server answered",
+            ),
+            // Nothing checked is neither a failure nor an answer.
+            (
+                vec![server(nc.clone(), nc.clone())],
+                0,
+                "no server was checked (1 not checked: see the servers table)",
+            ),
+            (
+                vec![
+                    server(ok.clone(), nc.clone()),
+                    server(nc.clone(), nc.clone()),
+                ],
+                0,
+                "1 answered, 1 not checked",
+            ),
+            (vec![server(ok.clone(), bad.clone())], 1, "FAILED: 1 of 1"),
+            (vec![server(bad.clone(), nc.clone())], 1, "FAILED: 1 of 1"),
+            (
+                vec![server(ok.clone(), ok.clone()), server(ok, bad)],
+                1,
+                "FAILED: 1 of 2",
+            ),
         ];
-        for (servers, code) in cases {
+        for (servers, code, summary) in cases {
             let v = verdict(&servers, &[]);
             assert_eq!(v.exit_code, code, "{servers:?}");
             assert_eq!(v.ok, code == 0);
+            let want = if code == 0 {
+                format!("ok: {counts}; {summary}")
+            } else {
+                summary.to_owned()
+            };
+            assert!(v.summary.starts_with(&want), "{} vs {want}", v.summary);
         }
     }
 

@@ -986,10 +986,10 @@ pub(super) mod tests {
                 | CandidateType::Relay => {}
             }
         }
-        let protocols = [Protocol::Udp, Protocol::Tcp, Protocol::Tls];
+        let protocols = [Protocol::Udp, Protocol::Tcp, Protocol::Tls, Protocol::Dtls];
         for p in protocols {
             match p {
-                Protocol::Udp | Protocol::Tcp | Protocol::Tls => {}
+                Protocol::Udp | Protocol::Tcp | Protocol::Tls | Protocol::Dtls => {}
             }
         }
         let root = schema("gather-v1.schema.json");

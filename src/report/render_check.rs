@@ -8,7 +8,7 @@ use comfy_table::{CellAlignment, Color, ColumnConstraint, LineStyle, TableStyle,
 use crate::check::verdict::{
     stage_applies as applies, stages, StageStatus, StageView, CERT_EXPIRY_WARN_DAYS,
 };
-use crate::ice_url::{Protocol, ServerUrl};
+use crate::ice_url::ServerUrl;
 use crate::net::tls::{TlsInfo, Verification};
 
 use super::check::{CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict, Stage};
@@ -400,7 +400,7 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
     let tls_rows: Vec<&CheckRow> = report
         .rows
         .iter()
-        .filter(|r| r.transport == Protocol::Tls && !matches!(r.tls, Stage::NotChecked { .. }))
+        .filter(|r| r.transport.is_secure() && !matches!(r.tls, Stage::NotChecked { .. }))
         .collect();
     if !tls_rows.is_empty() {
         writeln!(out, "\ntls")?;
@@ -458,6 +458,8 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
+
+    use crate::ice_url::Protocol;
 
     use super::*;
     use crate::check::verdict::{

@@ -122,6 +122,15 @@ pub enum TlsError {
     /// The deadline passed before the handshake finished.
     #[error("TLS handshake timed out")]
     Timeout,
+    /// A DTLS handshake failed for a protocol reason (e.g. the port does not serve DTLS).
+    #[error("DTLS handshake failed: {detail}")]
+    Dtls {
+        /// What went wrong.
+        detail: String,
+    },
+    /// The deadline passed before a DTLS handshake finished (no answer on UDP, most likely).
+    #[error("DTLS handshake timed out")]
+    DtlsTimeout,
     /// The connection failed underneath the handshake.
     #[error("I/O error during the TLS handshake: {0}")]
     Io(#[source] io::Error),
@@ -148,6 +157,13 @@ impl TlsError {
             Self::Handshake { detail } => format!("TLS handshake failed: {detail}"),
             Self::Timeout => {
                 "no TLS handshake answer within the deadline (server silent or not speaking TLS)"
+                    .to_owned()
+            }
+            Self::Dtls { detail } => format!(
+                "DTLS handshake failed: {detail}: the port may not serve DTLS, or something on the path rewrites UDP"
+            ),
+            Self::DtlsTimeout => {
+                "no DTLS handshake answer within the deadline: UDP to this port is blocked, or the server does not offer DTLS (coturn: --no-dtls, or no --cert)"
                     .to_owned()
             }
             Self::Io(e) => format!("connection failed during the TLS handshake: {e}"),
@@ -177,23 +193,7 @@ impl TlsError {
 /// (RFC 7443: `stun.turn`, `stun.nat-discovery`); empty offers none. Session resumption is off.
 pub fn client_config(opts: &TlsOptions, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = match &opts.ca_file {
-        Some(path) => roots_from_file(path)?,
-        None => RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| match &opts.ca_file {
-            Some(path) => TlsError::CaFile {
-                path: path.clone(),
-                why: e.to_string(),
-            },
-            None => TlsError::Handshake {
-                detail: format!("cannot build the certificate verifier: {e}"),
-            },
-        })?;
+    let inner = webpki_verifier(opts, provider.clone())?;
     let verifier = Arc::new(RecordingVerifier {
         inner,
         insecure: opts.insecure,
@@ -209,6 +209,63 @@ pub fn client_config(opts: &TlsOptions, alpn: &[&[u8]]) -> Result<Arc<ClientConf
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.resumption = Resumption::disabled();
     Ok(Arc::new(config))
+}
+
+/// Verifies a chain (DER, end-entity first) that a transport rustls does not run presented —
+/// DTLS (RFC 7350) — with the same roots, name rules and structured reasons as [`handshake`].
+/// Returns the chain for the report and the verdict; a chain that does not verify is an error
+/// unless `opts.insecure`, which records what verification would have said.
+pub fn verify_presented(
+    opts: &TlsOptions,
+    name: &ServerName<'static>,
+    presented: &[Vec<u8>],
+) -> Result<(Vec<CertInfo>, Verification), TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = webpki_verifier(opts, provider)?;
+    let certs: Vec<CertificateDer<'static>> = presented
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    let Some((end_entity, intermediates)) = certs.split_first() else {
+        return Err(TlsError::Handshake {
+            detail: "the server presented no certificate".to_owned(),
+        });
+    };
+    let now = unix_now();
+    let chain = chain_info(&certs, now);
+    let verdict = verifier
+        .verify_server_cert(end_entity, intermediates, name, &[], UnixTime::now())
+        .err();
+    let problem = verdict.map(|e| problem_from_error(&e, &chain, &name_text(name)));
+    match (problem, opts.insecure) {
+        (None, false) => Ok((chain, Verification::Verified)),
+        (would_fail, true) => Ok((chain, Verification::Skipped { would_fail })),
+        (Some(problem), false) => Err(TlsError::Certificate { problem, chain }),
+    }
+}
+
+/// The WebPKI verifier over webpki-roots, or only the CAs of `--ca`.
+fn webpki_verifier(
+    opts: &TlsOptions,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, TlsError> {
+    let roots = match &opts.ca_file {
+        Some(path) => roots_from_file(path)?,
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| match &opts.ca_file {
+            Some(path) => TlsError::CaFile {
+                path: path.clone(),
+                why: e.to_string(),
+            },
+            None => TlsError::Handshake {
+                detail: format!("cannot build the certificate verifier: {e}"),
+            },
+        })
 }
 
 /// Reads a PEM file of CA certificates into a root store.
