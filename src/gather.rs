@@ -319,6 +319,12 @@ async fn probe_server(
         relay: nc(""),
         released: None,
     };
+    if url.protocol() == Protocol::Dtls {
+        // Not even resolved: nothing of it is what a browser would gather.
+        summary.srflx = nc(NO_DTLS);
+        summary.relay = nc(NO_DTLS);
+        return summary;
+    }
 
     let addrs = match dns::resolve(&url, families, ctx.deadline.into()).await {
         Ok(a) => a,
@@ -341,9 +347,7 @@ async fn probe_server(
                 Ok(()) => failed.clone(),
                 Err(r) => nc(r),
             };
-            summary.relay = if url.protocol() == Protocol::Dtls {
-                nc(NO_DTLS)
-            } else if url.is_turn() {
+            summary.relay = if url.is_turn() {
                 failed
             } else {
                 nc("stun: URLs give no relay")
@@ -361,9 +365,7 @@ async fn probe_server(
         }
     };
     let relay = async {
-        if url.protocol() == Protocol::Dtls {
-            (nc(NO_DTLS), None)
-        } else if url.is_turn() {
+        if url.is_turn() {
             relay_probe(&ctx.probing(CandidateType::Relay), &server, addr, &sockets).await
         } else {
             (nc("stun: URLs give no relay"), None)

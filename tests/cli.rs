@@ -216,8 +216,8 @@ fn usage_errors_exit_two_and_name_the_problem() {
         (&["gather", "http://x"], &["http://x", "scheme"]),
         (&["gather", "turn:host:0"], &["turn:host:0", "port"]),
         (
-            &["gather", "turns:h?transport=udp"],
-            &["turns:h?transport=udp"],
+            &["gather", "stuns:h?transport=udp"],
+            &["stuns:h?transport=udp", "RFC 7064 defines no DTLS form"],
         ),
         (&["gather", "turn:fd00::1"], &["turn:fd00::1", "brackets"]),
         (&["gather", "--timeout", "abc", u], &["--timeout", "abc"]),
