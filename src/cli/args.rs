@@ -139,7 +139,8 @@ const DEMO_EXIT_CODES: &str =
 /// Where the servers come from, and their credentials. Shared by every probing subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServerArgs {
-    /// Server URLs: stun:, stuns:, turn:, turns: (RFC 7064/7065), e.g. turn:host:3478?transport=tcp.
+    /// Server URLs: stun:, stuns:, turn:, turns: (RFC 7064/7065), e.g. turn:host:3478?transport=tcp;
+    /// turns:host?transport=udp is TURN over DTLS (RFC 7350), which only check probes.
     #[arg(value_name = "URL")]
     pub urls: Vec<String>,
     /// Read servers from a browser RTCConfiguration JSON file ({"iceServers": [...]}).
