@@ -133,7 +133,7 @@ wait_stun() { # ip
 
 echo "== coturn (UDP, TCP, TLS on 198.18.0.1)"
 start_coturn main --listening-ip=198.18.0.1 --relay-ip=198.18.0.1 --listening-port=3478 \
-    --tls-listening-port=5349 --cert="$WORK/leaf.pem" --pkey="$WORK/leaf.key" --no-dtls
+    --tls-listening-port=5349 --cert="$WORK/leaf.pem" --pkey="$WORK/leaf.key"
 wait_stun 198.18.0.1
 
 if [ "$SCALE" -gt 0 ]; then
@@ -176,17 +176,19 @@ ARGS=(-u bench --credential bench-pw --ca "$WORK/ca.pem" --format json)
 
 # Protocol minimum in round trips (see src/proto/turn/tests/critical_path.rs):
 #   TURN row = allocate 2 + permission/channel 1 + echo 2 + release 1 = 6
-#   TCP +1 connect; TLS +1 connect +2 handshake (coturn 4.6.1 tops out at TLS 1.2).
+#   TCP +1 connect; TLS +1 connect +2 handshake (coturn 4.6.1 tops out at TLS 1.2);
+#   DTLS 1.2 +3 handshake (the HelloVerifyRequest cookie exchange, RFC 6347 §4.2.1, then 2).
 declare -A URL=([stun]="stun:198.18.0.1" [udp]="turn:198.18.0.1?transport=udp"
-    [tcp]="turn:198.18.0.1?transport=tcp" [tls]="turns:198.18.0.1:5349")
-declare -A MIN_RTT=([stun]=1 [udp]=6 [tcp]=7 [tls]=9)
+    [tcp]="turn:198.18.0.1?transport=tcp" [tls]="turns:198.18.0.1:5349"
+    [dtls]="turns:198.18.0.1:5349?transport=udp")
+declare -A MIN_RTT=([stun]=1 [udp]=6 [tcp]=7 [tls]=9 [dtls]=9)
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo
 echo "== one row at a time, $RUNS runs each, median (RTT ${RTT} ms)"
 printf '%-5s %8s %10s %10s %8s   %s\n' row min_rtts min_ms check_ms ratio "process wall ms (median)"
-for row in stun udp tcp tls; do
+for row in stun udp tcp tls dtls; do
     : >"$WORK/$row.ms"
     : >"$WORK/$row.wall"
     for ((r = 0; r < RUNS; r++)); do
@@ -211,7 +213,7 @@ done
 
 echo
 echo "== stage timings of the last run per row (ms)"
-for row in udp tcp tls; do
+for row in udp tcp tls dtls; do
     jq -r --arg row "$row" '.rows[0] | [$row, (.connect.ms // "-"), (.tls.ms // "-"),
         (.binding.ms // "-"), (.challenge.ms // "-"), (.allocate.ms // "-"),
         (.permission.ms // "-"), (.channel.ms // "-"), (.send_echo.ms // "-"),
