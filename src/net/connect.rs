@@ -41,6 +41,24 @@ pub struct OpenError {
     pub connect: Option<Duration>,
 }
 
+impl OpenError {
+    fn since(
+        started: Instant,
+        phase: Phase,
+        reason: String,
+        cause: String,
+        connect: Option<Duration>,
+    ) -> Self {
+        OpenError {
+            phase,
+            reason,
+            cause,
+            elapsed: started.elapsed(),
+            connect,
+        }
+    }
+}
+
 /// The name to verify a TLS certificate against: the URL host without IPv6 brackets.
 pub fn tls_host(url: &ServerUrl) -> String {
     match &url.host {
@@ -59,13 +77,8 @@ pub async fn open(
     deadline: Instant,
 ) -> Result<Opened, OpenError> {
     let started = Instant::now();
-    let err = |phase, reason: String, cause: String, connect| OpenError {
-        phase,
-        reason,
-        cause,
-        elapsed: started.elapsed(),
-        connect,
-    };
+    let err =
+        |phase, reason, cause, connect| OpenError::since(started, phase, reason, cause, connect);
     let proto = url.protocol();
     if proto.is_stream() {
         return open_stream(url, addr, tls_opts, deadline).await;
@@ -107,13 +120,7 @@ pub async fn open_dtls(
         } else {
             Phase::Tls
         };
-        OpenError {
-            phase,
-            reason: e.to_string(),
-            cause: e.cause(),
-            elapsed: started.elapsed(),
-            connect: None,
-        }
+        OpenError::since(started, phase, e.to_string(), e.cause(), None)
     };
     let name = tls::server_name(tls_opts, &tls_host(url)).map_err(fail)?;
     let (link, info) = dtls::handshake(udp, local, tls_opts, name, deadline)
@@ -135,13 +142,8 @@ async fn open_stream(
     deadline: Instant,
 ) -> Result<Opened, OpenError> {
     let started = Instant::now();
-    let err = |phase, reason: String, cause: String, connect| OpenError {
-        phase,
-        reason,
-        cause,
-        elapsed: started.elapsed(),
-        connect,
-    };
+    let err =
+        |phase, reason, cause, connect| OpenError::since(started, phase, reason, cause, connect);
     let proto = url.protocol();
     let tcp = match stream::connect(addr, deadline.into()).await {
         Ok(s) => s,
