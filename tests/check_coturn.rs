@@ -554,18 +554,32 @@ fn quota_two_allows_back_to_back_checks_because_both_allocations_are_released() 
         return;
     }
     let tb = Testbed::public();
+    let pki = TestPki::new();
+    let leaf = pki.leaf("turn", &[&SERVER_IP.to_string()], LeafKind::Valid);
     let coturn = Coturn::builder(&tb.srv)
         .listen(SERVER_IP)
         .user(USER, PASS)
+        .tls(&leaf.cert, &leaf.key)
         .user_quota(2)
         .start();
-    let args = ["-u", USER, "turn:198.18.0.1?transport=udp"];
+    let ca = ca_arg(&pki);
     let env = [("ICEPROBE_CREDENTIAL", PASS)];
-    let r = check(&tb, &coturn, &args, &env, 0);
-    assert_healthy(&r.rows[0], SERVER_IP, r.timeout_ms);
-    std::thread::sleep(Duration::from_secs(2));
-    let r = check(&tb, &coturn, &args, &env, 0);
-    assert_healthy(&r.rows[0], SERVER_IP, r.timeout_ms);
+    // Each run needs both allocations of the quota: a run after one that leaked fails with 486.
+    // The DTLS run in the middle proves DTLS rows release theirs too.
+    for (i, url) in [
+        "turn:198.18.0.1?transport=udp",
+        "turns:198.18.0.1?transport=udp",
+        "turn:198.18.0.1?transport=udp",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let r = check(&tb, &coturn, &["-u", USER, "--ca", &ca, url], &env, 0);
+        assert_healthy(&r.rows[0], SERVER_IP, r.timeout_ms);
+    }
 }
 
 #[test]
