@@ -395,12 +395,22 @@ mod tests {
                 "is not set",
             ),
             ("not json hunter2", "expected"),
+            // A password written as a number: refused, and not repeated.
+            (
+                r#"{"modules":{"m":{"username":"u","credential":987654321}}}"#,
+                "a secret must be a string, found a number",
+            ),
+            (
+                r#"{"modules":{"m":{"username":"u","turn_secret":987654321}}}"#,
+                "a secret must be a string, found a number",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(text, "serve.json").unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
             assert!(e.contains("serve.json"), "{e}");
             assert!(!e.contains("hunter2"), "{e}");
+            assert!(!e.contains("987654321"), "{e}");
         }
     }
 
