@@ -231,8 +231,8 @@ pub struct CheckReport {
     pub iceprobe_version: String,
     /// The deadline, in milliseconds.
     pub timeout_ms: u64,
-    /// Rows probed at once (`--concurrency`): with more rows, the wall time is that many
-    /// rounds of the slowest row, not one.
+    /// Rows probed at once (`--concurrency`): with more rows than this, rows waited for a
+    /// free slot, and the check took several rows' time.
     pub concurrency: usize,
     /// TLS certificates not verified.
     pub insecure_tls: bool,

@@ -362,6 +362,21 @@ fn wrap(first: &str, indent: &str, text: &str, width: usize) -> String {
     out
 }
 
+/// Rows that took a `--concurrency` slot: every row with an address, except the second row of
+/// a followed 300 redirect, which ran in its first row's slot. (Rows without an address —
+/// DNS failed, or no address of the family asked for — never waited for one.)
+fn slotted_rows(rows: &[CheckRow]) -> usize {
+    let followed = |prev: &CheckRow, row: &CheckRow| {
+        prev.alternate_server.as_deref() == Some(row.address.as_str())
+            && prev.address != row.address
+    };
+    let follow_up = |i: usize| i > 0 && followed(&rows[i - 1], &rows[i]);
+    rows.iter()
+        .enumerate()
+        .filter(|&(i, r)| !r.address.is_empty() && !follow_up(i))
+        .count()
+}
+
 /// Why a check of many rows takes more than one row's time: they ran `concurrency` at a time.
 fn queue_note(rows: usize, concurrency: usize) -> Option<String> {
     let concurrency = concurrency.max(1);
@@ -434,7 +449,7 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
             writeln!(out, "{}", wrap("  * ", "    ", f, width))?;
         }
     }
-    if let Some(note) = queue_note(report.rows.len(), report.concurrency) {
+    if let Some(note) = queue_note(slotted_rows(&report.rows), report.concurrency) {
         writeln!(
             out,
             "\n{}",
@@ -763,6 +778,56 @@ mod tests {
         assert!(table.iter().all(|l| l.len() <= 128), "{}", table.join("\n"));
         assert!(got.contains("  198.18.0.1:3478 udp  "), "{got}");
         assert!(got.contains("  FAIL 401  "), "{got}");
+    }
+
+    #[test]
+    fn only_rows_that_took_a_slot_count() {
+        let at = |probed: &str, address: &str| {
+            let mut r = healthy(probed, address, Protocol::Udp, "198.18.0.1:49152");
+            r.address = address.into();
+            r
+        };
+        let redirected = {
+            let mut r = at(UDP, "198.18.0.1:3478");
+            r.alternate_server = Some("198.18.0.2:3478".into());
+            r
+        };
+        let looping = {
+            let mut r = at(UDP, "198.18.0.1:3478");
+            r.alternate_server = Some("198.18.0.1:3478".into());
+            r
+        };
+        let cases: Vec<(&str, Vec<CheckRow>, usize)> = vec![
+            ("none", vec![], 0),
+            (
+                "two addressed rows",
+                vec![at(UDP, "198.18.0.1:3478"), at(TCP, "198.18.0.1:3478")],
+                2,
+            ),
+            (
+                "a row without an address took no slot",
+                vec![at(UDP, "198.18.0.1:3478"), at(EU, "")],
+                1,
+            ),
+            (
+                "a followed redirect shares its slot",
+                vec![redirected.clone(), at(UDP, "198.18.0.2:3478")],
+                1,
+            ),
+            (
+                "a redirect loop is not followed",
+                vec![looping, at(TCP, "198.18.0.1:3478")],
+                2,
+            ),
+            (
+                "an unrelated next row counts",
+                vec![redirected, at(EU, "198.18.0.3:3478")],
+                2,
+            ),
+        ];
+        for (what, rows, want) in cases {
+            assert_eq!(slotted_rows(&rows), want, "{what}");
+        }
     }
 
     #[test]
