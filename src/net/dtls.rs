@@ -1,4 +1,4 @@
-//! STUN and TURN over DTLS (RFC 7350; `turns:`/`stuns:` URLs with `?transport=udp`): a DTLS 1.2
+//! TURN over DTLS (RFC 7350; `turns:` URLs with `?transport=udp`): a DTLS 1.2
 //! client association on one UDP link, each STUN message or ChannelData in its own record
 //! (RFC 7350 §4: DTLS carries the datagrams unchanged, so the UDP rules — retransmission,
 //! one message per datagram — still apply).
@@ -64,8 +64,9 @@ impl DtlsLink {
                 return Ok(None);
             };
             if from != self.remote {
-                // Not from our server: no association to feed; the driver would reject it too.
-                continue;
+                // Not from our server, so not for our association: hand it on as it came, for
+                // the driver to reject and log as from the wrong source (as on plain UDP).
+                return Ok(Some((from, bytes)));
             }
             self.absorb(&bytes)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;

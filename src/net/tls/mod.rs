@@ -227,7 +227,7 @@ pub fn verify_presented(
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
     let Some((end_entity, intermediates)) = certs.split_first() else {
-        return Err(TlsError::Handshake {
+        return Err(TlsError::Dtls {
             detail: "the server presented no certificate".to_owned(),
         });
     };
@@ -923,6 +923,91 @@ mod tests {
             );
         })
         .await;
+    }
+
+    /// DTLS chains go through `verify_presented`: the same certificate and options give the
+    /// verdicts and structured reasons the rustls handshake gives above.
+    #[test]
+    fn a_presented_chain_gets_the_verdicts_of_a_handshake() {
+        let ca = make_ca("iceprobe test CA");
+        let other = make_ca("another CA");
+        let file = ca_file(&ca);
+        let strict = opts_with_ca(&file);
+        let insecure = TlsOptions {
+            insecure: true,
+            ..opts_with_ca(&file)
+        };
+        let ip: ServerName<'static> =
+            ServerName::IpAddress("127.0.0.1".parse::<IpAddr>().unwrap().into());
+        let expired = || Window(-((30 * DAY) as i64), -((3 * DAY + HOUR) as i64));
+        let chain =
+            |c: Option<&Ca>, sans: &[&str], w: Window| vec![make_leaf(c, sans, w).0.to_vec()];
+        let kind = |p: &CertProblem| {
+            serde_json::to_value(p).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let cases: Vec<(&str, Vec<Vec<u8>>, &TlsOptions, &str)> = vec![
+            (
+                "valid",
+                chain(Some(&ca), &["127.0.0.1"], FRESH),
+                &strict,
+                "verified",
+            ),
+            (
+                "expired",
+                chain(Some(&ca), &["127.0.0.1"], expired()),
+                &strict,
+                "error expired",
+            ),
+            (
+                "wrong name",
+                chain(Some(&ca), &["198.18.0.9"], FRESH),
+                &strict,
+                "error name-mismatch",
+            ),
+            (
+                "unknown CA",
+                chain(Some(&other), &["127.0.0.1"], FRESH),
+                &strict,
+                "error unknown-issuer",
+            ),
+            (
+                "insecure, expired",
+                chain(Some(&ca), &["127.0.0.1"], expired()),
+                &insecure,
+                "skipped expired",
+            ),
+            (
+                "insecure, valid",
+                chain(Some(&ca), &["127.0.0.1"], FRESH),
+                &insecure,
+                "skipped none",
+            ),
+            ("no certificate", vec![], &strict, "dtls error"),
+        ];
+        for (what, presented, opts, want) in cases {
+            let got = match verify_presented(opts, &ip, &presented) {
+                Ok((chain, Verification::Verified)) => {
+                    assert_eq!(chain.len(), 1, "{what}");
+                    "verified".to_owned()
+                }
+                Ok((_, Verification::Skipped { would_fail })) => {
+                    format!(
+                        "skipped {}",
+                        would_fail.as_ref().map_or("none".to_owned(), kind)
+                    )
+                }
+                Err(TlsError::Certificate { problem, chain }) => {
+                    assert_eq!(chain.len(), 1, "{what}: the chain is kept");
+                    format!("error {}", kind(&problem))
+                }
+                Err(TlsError::Dtls { .. }) => "dtls error".to_owned(),
+                Err(e) => format!("other {e:?}"),
+            };
+            assert_eq!(got, want, "{what}");
+        }
     }
 
     #[tokio::test]
