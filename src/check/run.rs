@@ -270,7 +270,9 @@ pub async fn check(
         }
     }
 
-    let sem = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    // A zero would never let a row run: it counts as 1, here and in the report.
+    let concurrency = cfg.concurrency.max(1);
+    let sem = Arc::new(Semaphore::new(concurrency));
     // A fresh socket pool per run: its sockets close when the run's rows are done.
     let probe_cfg = Arc::new(ProbeConfig {
         udp: Arc::default(),
@@ -281,14 +283,14 @@ pub async fn check(
         let sem = sem.clone();
         let pc = probe_cfg.clone();
         let cancel = cancel.clone();
-        let (concurrency, timeout) = (cfg.concurrency.max(1), cfg.timeout);
+        let timeout = cfg.timeout;
         tasks.spawn(async move {
             // Wait for a slot, but not past the deadline: a row still queued then was never
             // tried, and says so (`not_started`) instead of timing out against its server.
             let permit = tokio::time::timeout_at(deadline.into(), sem.acquire_owned()).await;
             // The semaphore is never closed; a failed acquire would only mean shutdown.
             let _permit = match permit {
-                Ok(p) if std::time::Instant::now() < deadline => p.ok(),
+                Ok(p) if Instant::now() < deadline => p.ok(),
                 _ => {
                     let mut row = not_started(&input, concurrency, timeout);
                     row.warnings = row_warnings(&row, CERT_EXPIRY_WARN_DAYS);
@@ -339,7 +341,7 @@ pub async fn check(
         command: "check".into(),
         iceprobe_version: env!("CARGO_PKG_VERSION").into(),
         timeout_ms: cfg.timeout.as_millis() as u64,
-        concurrency: cfg.concurrency.max(1),
+        concurrency,
         insecure_tls: cfg.probe.tls.insecure,
         duration_ms: ms(t0.elapsed()),
         rows,
