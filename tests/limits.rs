@@ -25,10 +25,11 @@ fn silent(n: usize) -> Vec<TcpListener> {
 
 /// `iceprobe check` over every listener, in a shell that first runs `ulimit_args`.
 fn check_under(ulimit_args: &str, servers: &[TcpListener]) -> (i32, Value, String) {
-    check_with(ulimit_args, servers, &[])
+    check_with(&format!("ulimit {ulimit_args} && "), servers, &[])
 }
 
-fn check_with(ulimit_args: &str, servers: &[TcpListener], extra: &[&str]) -> (i32, Value, String) {
+/// `iceprobe check EXTRA` over every listener, exec'd by a shell after `prelude`.
+fn check_with(prelude: &str, servers: &[TcpListener], extra: &[&str]) -> (i32, Value, String) {
     let urls: Vec<String> = servers
         .iter()
         .map(|l| {
@@ -38,7 +39,7 @@ fn check_with(ulimit_args: &str, servers: &[TcpListener], extra: &[&str]) -> (i3
         .collect();
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!("ulimit {ulimit_args} && exec \"$0\" \"$@\""))
+        .arg(format!("{prelude}exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_iceprobe"))
         .args([
             "check",
@@ -117,7 +118,7 @@ fn rows_still_queued_at_the_deadline_say_they_were_not_tried() {
     let servers = silent(6);
     // Two slots, six silent servers, one second: the first two rows hold their slots until the
     // deadline waiting for an answer, and the other four never get one.
-    let (code, json, stderr) = check_with("-S -n 1024", &servers, &["--concurrency", "2"]);
+    let (code, json, stderr) = check_with("", &servers, &["--concurrency", "2"]);
     assert_eq!(code, 1, "stderr: {stderr}");
     assert_eq!(json["concurrency"], 2);
     let rows = json["rows"].as_array().expect("rows");
