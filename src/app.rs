@@ -18,15 +18,16 @@ use crate::cli::{
 };
 use crate::expect::Scope;
 use crate::gather::{gather, GatherConfig};
-use crate::report::check::CheckEvent;
-use crate::report::ci::{apply_expectations, junit, render_quiet, CiReport};
-use crate::report::connect::ConnectEvent;
-use crate::report::nat::NatEvent;
-use crate::report::render::{render_event, Format, Style};
-use crate::report::render_check::render_check_event;
-use crate::report::render_connect::render_connect_event;
-use crate::report::render_nat::render_nat_event;
-use crate::report::Event;
+use crate::model::check::CheckEvent;
+use crate::model::connect::ConnectEvent;
+use crate::model::nat::NatEvent;
+use crate::model::Event;
+use crate::render::check::render_check_event;
+use crate::render::ci::{apply_expectations, junit, render_quiet, CiReport};
+use crate::render::connect::render_connect_event;
+use crate::render::gather::render_event;
+use crate::render::nat::render_nat_event;
+use crate::render::{Format, Style};
 
 /// Show a progress line on stderr for long runs (stderr is a terminal; set once by [`run`]).
 static PROGRESS: AtomicBool = AtomicBool::new(false);
@@ -258,13 +259,13 @@ macro_rules! summarised {
     };
 }
 
-summarised!(Event, crate::report::GatherReport, Event::Summary);
+summarised!(Event, crate::model::GatherReport, Event::Summary);
 summarised!(
     CheckEvent,
-    crate::report::check::CheckReport,
+    crate::model::check::CheckReport,
     CheckEvent::Summary
 );
-summarised!(NatEvent, crate::report::nat::NatReport, NatEvent::Summary);
+summarised!(NatEvent, crate::model::nat::NatReport, NatEvent::Summary);
 
 /// [`render_until_done`] for the commands with CI flags: the summary gets the expectations and
 /// the JUnit file; `--quiet` replaces the output with the one-line verdict.

@@ -1,58 +1,8 @@
 //! Failures as users need them: the phase that failed, the STUN/TURN error code and reason when
 //! there is one, and a plain-language cause. The explanations are pure functions.
 
-use std::fmt;
-
-use serde::Serialize;
-
 use crate::ice_url::Protocol;
-
-/// Where in the life of a probe something failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// Resolving the server's host name.
-    Dns,
-    /// Opening the TCP connection (or the UDP socket).
-    Connect,
-    /// The TLS handshake or certificate verification.
-    Tls,
-    /// The STUN Binding exchange.
-    Stun,
-    /// TURN authentication (401/441/438 and missing credentials).
-    TurnAuth,
-    /// The TURN Allocate request after authentication.
-    TurnAllocate,
-    /// CreatePermission.
-    Permission,
-    /// ChannelBind.
-    Channel,
-    /// Data through the relay.
-    Relay,
-    /// Refresh with LIFETIME 0.
-    Release,
-    /// Nothing answered before the deadline.
-    Timeout,
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            Phase::Dns => "dns",
-            Phase::Connect => "connect",
-            Phase::Tls => "tls",
-            Phase::Stun => "stun",
-            Phase::TurnAuth => "turn-auth",
-            Phase::TurnAllocate => "turn-allocate",
-            Phase::Permission => "permission",
-            Phase::Channel => "channel",
-            Phase::Relay => "relay",
-            Phase::Release => "release",
-            Phase::Timeout => "timeout",
-        };
-        f.write_str(s)
-    }
-}
+use crate::model::Phase;
 
 /// What we knew when an error response arrived; refines the explanation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -277,29 +227,6 @@ pub fn explain_turn(
             cause: format!("the server's reply broke the STUN/TURN protocol: {p}"),
         },
     }
-}
-
-/// An error event: one server URL failed at one phase.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Failure {
-    /// The server URL (never with credentials).
-    pub url: String,
-    /// The candidate that was being gathered: `srflx` (Binding) or `relay` (Allocate). A UDP
-    /// TURN URL is asked for both, so one silent server can give two errors.
-    pub candidate: crate::candidate::CandidateType,
-    /// The server address tried, when resolution got that far.
-    pub address: Option<String>,
-    /// Which phase failed.
-    pub phase: Phase,
-    /// The STUN/TURN ERROR-CODE, when the server sent one.
-    pub code: Option<u16>,
-    /// The server's reason phrase, or our own short technical reason.
-    pub reason: Option<String>,
-    /// The plain-language cause.
-    pub cause: String,
-    /// Milliseconds since the run started.
-    pub elapsed_ms: f64,
 }
 
 #[cfg(test)]

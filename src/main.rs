@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use iceprobe::app;
 use iceprobe::cli::Cli;
-use iceprobe::report::render::Style;
+use iceprobe::render::Style;
 
 fn main() -> ExitCode {
     // rustls and reqwest use the process-wide provider: ring, never aws-lc (DEPENDENCIES.md).

@@ -14,9 +14,9 @@ use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{assert_no_secret, Coturn, LeafKind, TestPki, Testbed, SERVER_IP};
-use iceprobe::failure::Phase;
 use iceprobe::ice_url::Protocol;
-use iceprobe::report::check::{CheckReport, CheckRow, RowVerdict, Stage};
+use iceprobe::model::check::{CheckReport, CheckRow, RowVerdict, Stage};
+use iceprobe::model::Phase;
 use iceprobe::secret::Secret;
 
 const USER: &str = "alice";
@@ -217,7 +217,7 @@ fn healthy_udp_tcp_tls_dtls_server_passes_every_stage() {
     assert_eq!(out.status.code(), Some(0), "{r:#?}\n{}", coturn.log());
     assert_eq!(
         r.schema_version,
-        iceprobe::report::check::CHECK_SCHEMA_VERSION
+        iceprobe::model::check::CHECK_SCHEMA_VERSION
     );
     assert_eq!(r.command, "check");
     assert_eq!(r.timeout_ms, 10_000);

@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Coturn, Netns, Testbed, SERVER_IP, SERVER_IP2};
-use iceprobe::report::check::{CheckReport, Stage};
+use iceprobe::model::check::{CheckReport, Stage};
 
 /// dnsmasq inside a namespace, stopped by PID on drop.
 struct Dnsmasq(Child);

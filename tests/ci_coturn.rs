@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Coturn, LeafKind, TestPki, Testbed, SERVER_IP};
-use iceprobe::report::check::CheckReport;
+use iceprobe::model::check::CheckReport;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 

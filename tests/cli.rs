@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use iceprobe::candidate::CandidateType;
 use iceprobe::ice_url::Protocol;
-use iceprobe::report::{Event, GatherReport, SCHEMA_VERSION};
+use iceprobe::model::{Event, GatherReport, SCHEMA_VERSION};
 
 const BIN: &str = env!("CARGO_BIN_EXE_iceprobe");
 /// Deadline for one run; generous, the runs themselves take milliseconds to ~1 s.

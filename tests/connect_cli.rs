@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use iceprobe::candidate::CandidateType;
-use iceprobe::report::connect::{ConnectReport, Mode, Side};
+use iceprobe::model::connect::{ConnectReport, Mode, Side};
 
 fn iceprobe() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_iceprobe"));

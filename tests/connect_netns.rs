@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::{Coturn, NatKind, Netns, Testbed, CLIENT2_LAN_IP, ROUTER2_WAN_IP, SERVER_IP};
 use iceprobe::candidate::CandidateType;
-use iceprobe::report::connect::{ConnectReport, SideReport};
+use iceprobe::model::connect::{ConnectReport, SideReport};
 
 fn report(out: &Output, extra: &str) -> ConnectReport {
     common::json_report(out, extra)

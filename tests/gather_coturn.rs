@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use common::{assert_no_secret, Coturn, LeafKind, TestPki, Testbed, CLIENT_PUBLIC_IP, SERVER_IP};
 use iceprobe::candidate::CandidateType;
-use iceprobe::failure::Phase;
 use iceprobe::ice_url::Protocol;
-use iceprobe::report::{Event, Expectation, GatherReport};
+use iceprobe::model::Phase;
+use iceprobe::model::{Event, Expectation, GatherReport};
 
 const USER: &str = "alice";
 const PASS: &str = "correct-horse-battery";

@@ -8,8 +8,8 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use iceprobe::model::GatherReport;
 use iceprobe::proto::stun::{self, method, Class};
-use iceprobe::report::GatherReport;
 use rtc::stun::attributes::{ATTR_NONCE, ATTR_REALM};
 use rtc::stun::error_code::{ErrorCode, ErrorCodeAttribute};
 use rtc::stun::message::{CLASS_ERROR_RESPONSE, METHOD_ALLOCATE};
@@ -140,7 +140,7 @@ fn sigint_during_check_exits_130_with_a_report() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(started.elapsed() < Duration::from_secs(5));
-    let r: iceprobe::report::check::CheckReport = serde_json::from_slice(&out.stdout).unwrap();
+    let r: iceprobe::model::check::CheckReport = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r.rows.len(), 1);
     assert!(r.rows[0].binding.is_failed(), "{:?}", r.rows[0].binding);
     drop(server);
@@ -173,13 +173,13 @@ fn check_every_until(signal: &str, code: i32) {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(code));
-    let events: Vec<iceprobe::report::check::CheckEvent> = String::from_utf8_lossy(&out.stdout)
+    let events: Vec<iceprobe::model::check::CheckEvent> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     let summaries = events
         .iter()
-        .filter(|e| matches!(e, iceprobe::report::check::CheckEvent::Summary(_)))
+        .filter(|e| matches!(e, iceprobe::model::check::CheckEvent::Summary(_)))
         .count();
     assert!(
         (2..=4).contains(&summaries),

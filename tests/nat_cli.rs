@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Coturn, NatKind, Testbed, ROUTER_WAN_IP, SERVER_IP, SERVER_IP2};
+use iceprobe::model::nat::NatReport;
 use iceprobe::nat::classify::{
     ClassicName, Determination, FilteringBehavior, MappingBehavior, NatVerdict,
 };
-use iceprobe::report::nat::NatReport;
 
 fn nat(tb: &Testbed, urls: &[&str]) -> (NatReport, Output) {
     let mut args = vec![

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{Coturn, NatKind, Testbed, ROUTER_WAN_IP, SERVER_IP, SERVER_IP2};
+use iceprobe::model::nat::{Answer, Observations};
 use iceprobe::nat::discover::{discover, NatConfig};
-use iceprobe::nat::observe::{Answer, Observations};
 use iceprobe::net::dns::Families;
 
 fn observe(tb: &Testbed) -> Observations {

@@ -383,6 +383,14 @@ fn connect_never_prints_a_secret() {
     }
 }
 
+/// Whether the listener has finished printing its URL line: a read can land in the middle of
+/// the line, and a URL cut short would lose the token.
+fn url_line_complete(stderr: &str) -> bool {
+    stderr
+        .split_inclusive('\n')
+        .any(|l| l.contains("http://") && l.ends_with('\n'))
+}
+
 /// The signaling token of `connect --listen` is printed once, on the listener's stderr (that is
 /// how it is handed over); it is in no report, and the offering side never prints it — also
 /// when the listener cannot be reached or refuses it.
@@ -410,7 +418,7 @@ fn the_signaling_token_is_printed_only_where_it_is_handed_over() {
             &[("ICEPROBE_CREDENTIAL", CRED)],
         );
         assert!(
-            l.wait_for(Duration::from_secs(15), |_, err| err.contains("http://")),
+            l.wait_for(Duration::from_secs(15), |_, err| url_line_complete(err)),
             "the listener prints its URL\n{}",
             l.stderr_so_far()
         );
@@ -465,7 +473,7 @@ fn the_signaling_token_is_printed_only_where_it_is_handed_over() {
         ],
         &[],
     );
-    assert!(l.wait_for(Duration::from_secs(15), |_, err| err.contains("http://")));
+    assert!(l.wait_for(Duration::from_secs(15), |_, err| url_line_complete(err)));
     for (url, want) in [
         (format!("http://198.18.0.20:7999/{token}"), "unreachable"),
         (format!("http://198.18.0.20:7001/{token}"), "wrong token"),

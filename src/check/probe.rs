@@ -17,12 +17,13 @@ use super::side::{release, release_both, Side};
 use super::stages::{
     blank, failed, ms, peer_allocation_failure, skip_rest, stage_cast, stop_stage, turn_failure,
 };
-use crate::failure::{expired_rest_username, ErrorContext, Phase};
+use crate::failure::{expired_rest_username, ErrorContext};
 use crate::ice_url::{Protocol, ServerUrl};
+use crate::model::check::*;
+use crate::model::Phase;
 use crate::net::driver::Stop;
 use crate::net::tls::TlsOptions;
 use crate::proto::turn::{TurnEvent, TurnFailure, TurnOp};
-use crate::report::check::*;
 use crate::secret::Secret;
 
 /// Channel number used for the ChannelData echo (RFC 8656 §12: 0x4000–0x4FFF).

@@ -16,10 +16,10 @@ use super::stages::{no_address_of_family, not_started, redirect_not_followed};
 use super::verdict::{
     check_verdict, cross_warnings, fix_list, row_verdict, row_warnings, CERT_EXPIRY_WARN_DAYS,
 };
-use crate::failure::Phase;
 use crate::ice_url::{Host, ServerUrl};
+use crate::model::check::*;
+use crate::model::Phase;
 use crate::net::dns::{self, Families};
-use crate::report::check::*;
 use crate::servers::IceServer;
 
 /// Everything `check` needs, validated.

@@ -9,12 +9,13 @@ use tokio::sync::watch;
 
 use super::probe::{ProbeConfig, RowInput};
 use super::stages::{failed, ms, turn_failure};
-use crate::failure::{local_exhaustion, ErrorContext, Phase};
+use crate::failure::{local_exhaustion, ErrorContext};
 use crate::ice_url::Protocol;
+use crate::model::check::*;
+use crate::model::Phase;
 use crate::net::connect::{self, Opened};
 use crate::net::driver::{drive, Link, Stop};
 use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent, TurnOp};
-use crate::report::check::*;
 
 /// One side of the relay test: a link and a TURN client on it.
 pub(super) struct Side {

@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use super::probe::RowInput;
-use crate::failure::{explain_io, explain_no_answer, explain_turn, ErrorContext, Phase};
+use crate::failure::{explain_io, explain_no_answer, explain_turn, ErrorContext};
 use crate::ice_url::{Host, Protocol};
+use crate::model::check::*;
+use crate::model::Phase;
 use crate::net::dns::Families;
 use crate::net::driver::Stop;
 use crate::proto::turn::{TurnFailure, TurnOp};
-use crate::report::check::*;
 
 pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

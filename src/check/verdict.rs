@@ -7,14 +7,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::failure::Phase;
-use crate::ice_url::{Host, Protocol, ServerUrl};
-use crate::net::tls::Verification;
-use crate::report::check::{CheckRow, RowVerdict, Stage, Warning};
-use crate::report::Verdict;
+use crate::ice_url::{Protocol, ServerUrl};
+use crate::model::check::{
+    failed_stages, row_failed, row_label, CheckRow, RowVerdict, StageStatus, Warning,
+};
+use crate::model::tls::Verification;
+use crate::model::Verdict;
 
-/// Warn when the leaf certificate expires in fewer days than this (issue 3: "within 14 days").
-pub const CERT_EXPIRY_WARN_DAYS: i64 = 14;
+pub use crate::model::check::CERT_EXPIRY_WARN_DAYS;
 
 /// The stable `kind` of each [`Warning`].
 pub mod kind {
@@ -58,112 +58,6 @@ fn warning(kind: &str, message: String) -> Warning {
         kind: kind.to_string(),
         message,
     }
-}
-
-/// How one stage ended, without its details: what renderers and decisions need.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StageStatus<'a> {
-    /// Passed in `ms`.
-    Ok {
-        /// Milliseconds.
-        ms: f64,
-    },
-    /// Failed.
-    Failed {
-        /// Milliseconds until the failure, when known.
-        ms: Option<f64>,
-        /// The phase that failed.
-        phase: Phase,
-        /// STUN/TURN ERROR-CODE, when the server sent one.
-        code: Option<u16>,
-        /// Server reason phrase or our technical reason.
-        reason: Option<&'a str>,
-        /// Plain-language cause.
-        cause: &'a str,
-    },
-    /// Not attempted.
-    NotChecked {
-        /// Why.
-        reason: &'a str,
-    },
-}
-
-/// One stage of a row under its short column name.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StageView<'a> {
-    /// Column name: `dns`, `connect`, `tls`, `stun`, `401`, `allocate`, `perm`, `chan`,
-    /// `send-echo`, `chan-echo`, `release`.
-    pub name: &'static str,
-    /// How it ended.
-    pub status: StageStatus<'a>,
-}
-
-fn view<'a, T>(name: &'static str, s: &'a Stage<T>) -> StageView<'a> {
-    let status = match s {
-        Stage::Ok { ms, .. } => StageStatus::Ok { ms: *ms },
-        Stage::Failed {
-            ms,
-            phase,
-            code,
-            reason,
-            cause,
-        } => StageStatus::Failed {
-            ms: *ms,
-            phase: *phase,
-            code: *code,
-            reason: reason.as_deref(),
-            cause,
-        },
-        Stage::NotChecked { reason } => StageStatus::NotChecked { reason },
-    };
-    StageView { name, status }
-}
-
-/// Every stage of a row, in protocol order.
-pub fn stages(row: &CheckRow) -> [StageView<'_>; 11] {
-    [
-        view("dns", &row.dns),
-        view("connect", &row.connect),
-        view("tls", &row.tls),
-        view("stun", &row.binding),
-        view("401", &row.challenge),
-        view("allocate", &row.allocate),
-        view("perm", &row.permission),
-        view("chan", &row.channel),
-        view("send-echo", &row.send_echo),
-        view("chan-echo", &row.channel_echo),
-        view("release", &row.release),
-    ]
-}
-
-/// Whether a stage applies at all to this row: connect only to TCP/TLS, TLS only to TLS, the
-/// TURN stages only to TURN URLs, DNS only to host names. `stage` is a [`StageView::name`].
-pub fn stage_applies(row: &CheckRow, stage: &str) -> bool {
-    match stage {
-        "dns" => !matches!(
-            row.probed_url.parse::<ServerUrl>().map(|u| u.host),
-            Ok(Host::Ip(_))
-        ),
-        "connect" => row.transport.is_stream(),
-        "tls" => row.transport.is_secure(),
-        "stun" => true,
-        _ => row.turn,
-    }
-}
-
-/// The failed stages of a row, in protocol order.
-pub fn failed_stages(row: &CheckRow) -> Vec<StageView<'_>> {
-    stages(row)
-        .into_iter()
-        .filter(|s| matches!(s.status, StageStatus::Failed { .. }))
-        .collect()
-}
-
-/// Whether any stage of the row failed. Not-checked stages never count.
-pub fn row_failed(row: &CheckRow) -> bool {
-    stages(row)
-        .iter()
-        .any(|s| matches!(s.status, StageStatus::Failed { .. }))
 }
 
 use crate::ip_class::non_public;
@@ -351,16 +245,6 @@ pub fn cross_warnings(rows: &[CheckRow]) -> Vec<Warning> {
     out
 }
 
-/// `turn:h?transport=tcp 198.18.0.1:3478`: which row, for people (only the URL when the row
-/// has no address: DNS failed or found none of the family asked for).
-pub fn row_label(row: &CheckRow) -> String {
-    if row.address.is_empty() {
-        row.probed_url.clone()
-    } else {
-        format!("{} {}", row.probed_url, row.address)
-    }
-}
-
 /// Group `(text, row label)` pairs by text in first-seen order, each label once per text.
 fn group(items: impl IntoIterator<Item = (String, Option<String>)>) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
@@ -477,10 +361,11 @@ pub fn check_verdict(rows: &[CheckRow]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::tls::{CertInfo, CertProblem, TlsInfo};
-    use crate::report::check::{
-        AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing,
+    use crate::model::check::{
+        AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing, Stage,
     };
+    use crate::model::tls::{CertInfo, CertProblem, TlsInfo};
+    use crate::model::Phase;
 
     /// A row builder: every stage not checked, then the case sets what it needs.
     #[derive(Clone)]

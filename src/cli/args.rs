@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::report::connect::Policy;
-use crate::report::render::Format;
+use crate::model::connect::Policy;
+use crate::render::Format;
 use crate::secret::Secret;
 
 /// Trickle-ICE tester and WebRTC connectivity doctor.

@@ -190,8 +190,8 @@ pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
     }
     if let Some(every) = a.every {
         in_range("--every", every, MAX_TIMEOUT)?;
-        if a.output.format != crate::report::render::Format::Ndjson
-            && a.output.format != crate::report::render::Format::Table
+        if a.output.format != crate::render::Format::Ndjson
+            && a.output.format != crate::render::Format::Table
         {
             return Err(UsageError::BadFlag {
                 flag: "--every",
@@ -361,7 +361,7 @@ pub async fn connect_config(
         _ => Signaling::Loopback,
     };
     if !matches!(signaling, Signaling::Loopback)
-        && (a.bind_b.is_some() || a.policy_b != crate::report::connect::Policy::All)
+        && (a.bind_b.is_some() || a.policy_b != crate::model::connect::Policy::All)
     {
         return Err(UsageError::BadFlag {
             flag: "--policy-b/--bind-b",

@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 
-use crate::report::connect::ThroughputReport;
+use crate::model::connect::ThroughputReport;
 
 /// The bulk channel's label.
 pub const BULK_LABEL: &str = "iceprobe-bulk";

@@ -2,8 +2,8 @@
 //! failure, and the verdict. Table-tested.
 
 use crate::candidate::CandidateType;
-use crate::report::connect::{Cause, ConnectCandidate, Policy, SideReport};
-use crate::report::Verdict;
+use crate::model::connect::{Cause, ConnectCandidate, Policy, SideReport};
+use crate::model::Verdict;
 
 /// A plain sentence for the selected pair, e.g. "direct UDP via server-reflexive addresses" or
 /// "relayed via turn:198.18.0.1 over UDP".
@@ -212,7 +212,7 @@ pub fn connect_verdict(sides: &[SideReport], cause: Option<&Cause>) -> Verdict {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::connect::{EchoReport, Side, Timeline};
+    use crate::model::connect::{EchoReport, Side, Timeline};
 
     pub(crate) fn cand(kind: CandidateType, addr: &str, url: Option<&str>) -> ConnectCandidate {
         ConnectCandidate {
@@ -230,7 +230,7 @@ pub(crate) mod tests {
 
     #[test]
     fn failure_causes_say_which_pairs_were_tried() {
-        let pair = |state: &str, sent| crate::report::connect::PairReport {
+        let pair = |state: &str, sent| crate::model::connect::PairReport {
             local: cand(Host, "100.64.0.2", None),
             remote: cand(Srflx, "198.18.0.253", None),
             state: state.into(),

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use crate::candidate::CandidateType;
+use crate::model::connect::{ConnectCandidate, PairReport};
 use crate::proto::stun::{self, method, Class, TxId};
-use crate::report::connect::{ConnectCandidate, PairReport};
 
 /// Which way a datagram went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
-use crate::report::connect::EchoReport;
+use crate::model::connect::EchoReport;
 
 const PING: u8 = b'P';
 const REPLY: u8 = b'R';

@@ -18,7 +18,7 @@ use webrtc::peer_connection::{
 
 use super::sweep::TurnLedger;
 use crate::candidate::CandidateType;
-use crate::report::connect::{ConnectCandidate, Policy, Side};
+use crate::model::connect::{ConnectCandidate, Policy, Side};
 
 /// What a peer connection reported, tagged with its side.
 pub enum PeerEv {

@@ -13,11 +13,11 @@ use super::servers::WebrtcServers;
 use super::side::{run_side, SideOutcome, SideRun};
 use super::signal::{memory_pair, Signal, SignalError};
 use super::stdio::StdioSignal;
-use crate::report::connect::{
+use crate::model::connect::{
     Cause, ConnectEvent, ConnectReport, ConnectStart, Mode, Policy, Side, SideStart,
     CONNECT_SCHEMA_VERSION,
 };
-use crate::report::Verdict;
+use crate::model::Verdict;
 
 /// How this process signals.
 #[derive(Debug, Clone)]

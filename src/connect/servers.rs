@@ -7,7 +7,7 @@
 use webrtc::peer_connection::RTCIceServer;
 
 use crate::ice_url::{Protocol, Scheme};
-use crate::report::connect::SkippedServer;
+use crate::model::connect::SkippedServer;
 use crate::servers::IceServer;
 
 /// The servers handed to webrtc, their URLs for the report, and the skipped ones. `Debug`

@@ -19,7 +19,7 @@ use super::echo::run_echo;
 use super::peer::{self, PeerEv, PeerSetup};
 use super::signal::{parse_candidate, sdp_candidates, Signal, SignalError, SignalMsg};
 use super::stats::ice_stats;
-use crate::report::connect::{
+use crate::model::connect::{
     CandidateEvent, ConnectCandidate, ConnectEvent, EchoReport, Machine, Origin, SideReport,
     StateEvent, ThroughputReport, Timeline,
 };

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::candidate::CandidateType;
-use crate::report::connect::ConnectCandidate;
+use crate::model::connect::ConnectCandidate;
 
 /// One signaling message (JSON on the wire, `{"kind": ...}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector
 
 use super::cause::describe_pair;
 use super::peer::candidate_type;
-use crate::report::connect::{ConnectCandidate, PairReport, SelectedPair};
+use crate::model::connect::{ConnectCandidate, PairReport, SelectedPair};
 
 /// What the stats showed.
 #[derive(Debug, Default)]

@@ -89,7 +89,7 @@ mod tests {
     use super::*;
     use crate::candidate::CandidateType;
     use crate::ice_url::Protocol;
-    use crate::report::{Event, Expectation};
+    use crate::model::{Event, Expectation};
     use tokio::sync::{mpsc, watch};
 
     /// The demo's promise, end to end on loopback: host, srflx and three relays (udp, tcp, tls),
@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(report.errors.len(), 3, "{:#?}", report.errors);
         for e in &report.errors {
             assert_eq!(e.code, Some(401), "{e:?}");
-            assert_eq!(e.phase, crate::failure::Phase::TurnAuth);
+            assert_eq!(e.phase, crate::model::Phase::TurnAuth);
             assert!(e.cause.contains("wrong TURN credentials"), "{}", e.cause);
         }
         server.shutdown().await;

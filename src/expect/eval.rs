@@ -6,12 +6,12 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::candidate::CandidateType;
-use crate::check::verdict::{stage_applies, stages, StageStatus, StageView};
 use crate::ice_url::{Protocol, ServerUrl};
+use crate::model::check::{stage_applies, stages, StageStatus, StageView};
+use crate::model::check::{CheckReport, CheckRow, RowVerdict, Stage};
+use crate::model::nat::NatReport;
+use crate::model::{Expectation, GatherReport, ServerSummary};
 use crate::nat::classify::{Determination, NatVerdict};
-use crate::report::check::{CheckReport, CheckRow, RowVerdict, Stage};
-use crate::report::nat::NatReport;
-use crate::report::{Expectation, GatherReport, ServerSummary};
 
 use super::parse::{Assertion, Compare, RttStage, StageKey};
 use super::{AssertionResult, NOT_MEASURED};

@@ -45,30 +45,13 @@
 pub mod eval;
 pub mod parse;
 
-use serde::{Deserialize, Serialize};
-
-use crate::report::Verdict;
+pub use crate::model::expect::{AssertionResult, NOT_MEASURED};
+use crate::model::Verdict;
 
 pub use parse::{
     parse, valid_keys, Assertion, Cmp, Compare, ExpectError, KeyInfo, RttStage, Scope, StageKey,
     KEYS,
 };
-
-/// What one assertion gave on one report. Part of the JSON reports (`expectations`) when
-/// `--expect` is used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AssertionResult {
-    /// The assertion in canonical form (lower case, no spaces), e.g. `rtt<150ms`.
-    pub expression: String,
-    /// Whether it held. An assertion on something not measured does not hold.
-    pub passed: bool,
-    /// What was observed, in words; starts with `not measured` when nothing was.
-    pub observed: String,
-}
-
-/// Prefix of `observed` when the thing asserted on was not measured.
-pub const NOT_MEASURED: &str = "not measured";
 
 /// Fold assertion results into the run's verdict: the run fails when it failed on its own or
 /// when any assertion does not hold (exit code the larger of the two, at least 1). With no

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
-use super::observe::*;
 use crate::ice_url::ServerUrl;
+use crate::model::nat::*;
+use crate::model::nat::{NatExchange, TestLabel};
 use crate::net::dns::{self, Families};
 use crate::net::driver::cancelled;
 use crate::net::ifaces::{self, HostFilter};
 use crate::proto::binding::{Binding, BindingOutcome};
 use crate::proto::stun::{self, Class};
-use crate::report::nat::{NatExchange, TestLabel};
 
 /// Settings of a discovery run.
 #[derive(Debug, Clone)]

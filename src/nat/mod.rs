@@ -1,11 +1,10 @@
 //! `iceprobe nat`: NAT behaviour discovery (RFC 5780, RFC 4787 terms) that says how sure it is.
 //!
-//! `discover` runs the tests and records [`observe::Observations`]; `classify` turns them into
+//! `discover` runs the tests and records [`Observations`](crate::model::nat::Observations); `classify` turns them into
 //! verdicts as a pure function.
 
 pub mod classify;
 pub mod discover;
-pub mod observe;
 pub mod run;
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests pick an arbitrary t0

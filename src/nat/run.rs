@@ -7,9 +7,10 @@ use tokio::sync::{mpsc, watch};
 
 use super::classify::classify;
 use super::discover::{discover, NatConfig, Progress};
-use crate::report::nat::{
-    nat_verdict, FamilyResult, NatEvent, NatReport, NatStart, NAT_SCHEMA_VERSION,
+use crate::model::nat::{
+    family_summary, FamilyResult, NatEvent, NatReport, NatStart, NAT_SCHEMA_VERSION,
 };
+use crate::model::Verdict;
 
 /// Run NAT discovery. Exchanges stream to `events` as they happen; the report is returned and
 /// sent as `summary`.
@@ -58,4 +59,34 @@ pub async fn run(
     };
     let _ = events.send(NatEvent::Summary(Box::new(report.clone())));
     report
+}
+
+/// The run's verdict (pure): exit 0 only when discovery completed for every family probed
+/// ([`NatVerdict::exit_code`]); 1 when some family could not be determined or nothing was probed.
+pub fn nat_verdict(families: &[FamilyResult]) -> Verdict {
+    if families.is_empty() {
+        return Verdict {
+            ok: false,
+            exit_code: 1,
+            summary: "could not determine: no address family was probed".into(),
+        };
+    }
+    let code = families
+        .iter()
+        .map(|f| f.verdict.exit_code())
+        .max()
+        .unwrap_or(1);
+    let parts: Vec<String> = families
+        .iter()
+        .map(|f| family_summary(&f.verdict))
+        .collect();
+    Verdict {
+        ok: code == 0,
+        exit_code: code,
+        summary: if code == 0 {
+            parts.join("; ")
+        } else {
+            format!("could not determine: {}", parts.join("; "))
+        },
+    }
 }

@@ -13,7 +13,7 @@ use rtc::stun::message::{Message, CLASS_SUCCESS_RESPONSE, METHOD_BINDING};
 use rtc::stun::xoraddr::XorMappedAddress;
 
 use super::classify::{classify, Determination, FilteringBehavior as F, MappingBehavior as M};
-use super::observe::{Answer, Change, Exchange, Observations, Rfc5780};
+use crate::model::nat::{Answer, Change, Exchange, Observations, Rfc5780};
 use crate::proto::binding::{Binding, BindingOutcome};
 use crate::proto::stun;
 

@@ -10,8 +10,9 @@ use super::dtls;
 use super::stream::{self, StreamLink};
 use super::tls::{self, TlsInfo, TlsOptions};
 use super::udp::{UdpLink, UdpMux};
-use crate::failure::{explain_connect, Phase};
+use crate::failure::explain_connect;
 use crate::ice_url::{Host, Protocol, ServerUrl};
+use crate::model::Phase;
 
 /// What opening the link established.
 #[derive(Debug)]

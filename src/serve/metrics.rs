@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::report::check::{CheckReport, CheckRow, Stage};
+use crate::model::check::{CheckReport, CheckRow, Stage};
 
 type Labels = Vec<(String, String)>;
 type FGauge = Family<Labels, Gauge<f64, AtomicU64>>;
@@ -99,7 +99,7 @@ pub fn encode_check(report: &CheckReport, probe_seconds: f64) -> String {
     let warnings = FGauge::default();
     for row in &report.rows {
         row_success.get_or_create(&labels(row, &[])).set(
-            if row.verdict == crate::report::check::RowVerdict::Fail {
+            if row.verdict == crate::model::check::RowVerdict::Fail {
                 0.0
             } else {
                 1.0

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::{all_exchanges, non_public, Determination, LifetimeRange};
-use crate::nat::observe::{Answer, Change, Exchange, Observations};
+use crate::model::nat::{Answer, Change, Exchange, Observations};
 
 pub(super) fn udp_blocked(obs: &Observations) -> Determination<bool> {
     let all: Vec<&Exchange> = all_exchanges(obs).collect();
@@ -210,7 +210,7 @@ pub(super) fn lifetime(obs: &Observations) -> Determination<LifetimeRange> {
 mod tests {
     use super::super::sim::{is, sa, Sim, TWO};
     use super::super::*;
-    use crate::nat::observe::{Hairpin, Lifetime};
+    use crate::model::nat::{Hairpin, Lifetime};
     use FilteringBehavior as F;
     use MappingBehavior as M;
 

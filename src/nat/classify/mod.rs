@@ -21,298 +21,18 @@ mod rfc5780;
 pub(crate) mod sim;
 mod verdict;
 
-use std::fmt;
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
-
-use super::observe::{Answer, Change, Exchange, Observations};
+use crate::model::nat::{Answer, Change, Exchange, Observations};
+pub use crate::model::nat::{
+    ClassicName, Confidence, ConfidenceLevel, DestinationDependence, Determination,
+    FilteringBehavior, LifetimeRange, MappingBehavior, NatVerdict, PortAllocation,
+};
 use findings::{alg, cgnat, hairpin, lifetime, nat_present, udp_blocked};
 pub use multi::SEQUENTIAL_MAX_STEP;
 use multi::{combine, multi};
 use rfc5780::{analyse_server, merge, ServerResult};
 use verdict::{classic, confidence, forecast};
-
-/// A result that may not have been measured. Unknown is never reported as false.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Determination<T> {
-    /// Determined from validated observations.
-    Known {
-        /// The result.
-        value: T,
-        /// What was observed that shows it.
-        evidence: String,
-    },
-    /// Measured, but the observations do not prove anything (a lying server, missing or
-    /// contradictory answers).
-    Inconclusive {
-        /// Why nothing can be concluded.
-        reason: String,
-    },
-    /// Not measured, and why (server lacks RFC 5780, not asked for, nothing answered).
-    NotChecked {
-        /// Why it was not measured.
-        reason: String,
-    },
-}
-
-impl<T> Determination<T> {
-    /// A known value with its evidence.
-    pub fn known(value: T, evidence: impl Into<String>) -> Self {
-        Determination::Known {
-            value,
-            evidence: evidence.into(),
-        }
-    }
-
-    /// An inconclusive result with its reason.
-    pub fn inconclusive(reason: impl Into<String>) -> Self {
-        Determination::Inconclusive {
-            reason: reason.into(),
-        }
-    }
-
-    /// A result not checked, with the reason.
-    pub fn not_checked(reason: impl Into<String>) -> Self {
-        Determination::NotChecked {
-            reason: reason.into(),
-        }
-    }
-
-    /// The value when known.
-    pub fn value(&self) -> Option<&T> {
-        match self {
-            Determination::Known { value, .. } => Some(value),
-            _ => None,
-        }
-    }
-
-    /// Whether the value is known.
-    pub fn is_known(&self) -> bool {
-        matches!(self, Determination::Known { .. })
-    }
-
-    /// The evidence (known) or the reason (inconclusive, not checked).
-    pub fn text(&self) -> &str {
-        match self {
-            Determination::Known { evidence, .. } => evidence,
-            Determination::Inconclusive { reason } | Determination::NotChecked { reason } => reason,
-        }
-    }
-
-    /// The same status and text with another value type (for unknowns only).
-    fn cast<U>(&self) -> Option<Determination<U>> {
-        match self {
-            Determination::Known { .. } => None,
-            Determination::Inconclusive { reason } => Some(Determination::inconclusive(reason)),
-            Determination::NotChecked { reason } => Some(Determination::not_checked(reason)),
-        }
-    }
-}
-
-/// NAT mapping behaviour (RFC 4787 §4.1): when is the same external address reused?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MappingBehavior {
-    /// One mapping for every destination (RFC 4787 §4.1 "Endpoint-Independent Mapping").
-    EndpointIndependent,
-    /// A mapping per destination IP ("Address-Dependent Mapping").
-    AddressDependent,
-    /// A mapping per destination IP and port ("Address and Port-Dependent Mapping").
-    AddressAndPortDependent,
-    /// The mapping varies by destination, but the observations (servers on different IPs only)
-    /// cannot tell address-dependent from address-and-port-dependent.
-    DestinationDependent,
-}
-
-/// NAT filtering behaviour (RFC 4787 §5): which inbound packets pass an existing mapping?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FilteringBehavior {
-    /// Packets from any address and port ("Endpoint-Independent Filtering").
-    EndpointIndependent,
-    /// Only from IPs we sent to ("Address-Dependent Filtering").
-    AddressDependent,
-    /// Only from the exact IP and port we sent to ("Address and Port-Dependent Filtering").
-    AddressAndPortDependent,
-}
-
-/// How the mapped address changed across the servers of the multi-server comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DestinationDependence {
-    /// The same mapped address for every server.
-    Constant,
-    /// The mapped IP changed; the port did not.
-    VariesByIp,
-    /// The mapped port changed; the IP did not.
-    VariesByPort,
-    /// Both the mapped IP and port changed.
-    VariesByIpAndPort,
-}
-
-/// How the NAT picks external ports (RFC 4787 §4.2.1 port preservation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PortAllocation {
-    /// The mapped port is the local port.
-    Preserved,
-    /// New mappings get small positive port steps (predictable).
-    Sequential,
-    /// New mappings get unrelated ports.
-    Random,
-}
-
-/// What the idle lifetime search (RFC 5780 §4.6) bracketed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LifetimeRange {
-    /// The mapping survived this many idle seconds.
-    pub alive_after_s: Option<f64>,
-    /// The mapping had expired after this many idle seconds.
-    pub expired_after_s: Option<f64>,
-}
-
-/// The classic (RFC 3489) name, given only as a hint: RFC 4787 explains why it is too coarse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClassicName {
-    /// No NAT and no filtering.
-    OpenInternet,
-    /// No NAT, but a firewall filters inbound packets.
-    SymmetricUdpFirewall,
-    /// Endpoint-independent mapping and filtering.
-    FullCone,
-    /// Endpoint-independent mapping, address-dependent filtering.
-    RestrictedCone,
-    /// Endpoint-independent mapping, address-and-port-dependent filtering.
-    PortRestrictedCone,
-    /// Mapping that is not endpoint-independent.
-    Symmetric,
-    /// No UDP answer at all.
-    UdpBlocked,
-}
-
-impl fmt::Display for ClassicName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ClassicName::OpenInternet => "open internet (no NAT)",
-            ClassicName::SymmetricUdpFirewall => "symmetric UDP firewall (no NAT)",
-            ClassicName::FullCone => "full cone NAT",
-            ClassicName::RestrictedCone => "restricted cone NAT",
-            ClassicName::PortRestrictedCone => "port-restricted cone NAT",
-            ClassicName::Symmetric => "symmetric NAT",
-            ClassicName::UdpBlocked => "UDP blocked",
-        })
-    }
-}
-
-impl fmt::Display for MappingBehavior {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            MappingBehavior::EndpointIndependent => "endpoint-independent",
-            MappingBehavior::AddressDependent => "address-dependent",
-            MappingBehavior::AddressAndPortDependent => "address-and-port-dependent",
-            MappingBehavior::DestinationDependent => "destination-dependent",
-        })
-    }
-}
-
-impl fmt::Display for FilteringBehavior {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FilteringBehavior::EndpointIndependent => "endpoint-independent",
-            FilteringBehavior::AddressDependent => "address-dependent",
-            FilteringBehavior::AddressAndPortDependent => "address-and-port-dependent",
-        })
-    }
-}
-
-impl fmt::Display for DestinationDependence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DestinationDependence::Constant => "constant",
-            DestinationDependence::VariesByIp => "varies by destination (mapped IP)",
-            DestinationDependence::VariesByPort => "varies by destination (mapped port)",
-            DestinationDependence::VariesByIpAndPort => {
-                "varies by destination (mapped IP and port)"
-            }
-        })
-    }
-}
-
-impl fmt::Display for PortAllocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PortAllocation::Preserved => "preserved",
-            PortAllocation::Sequential => "sequential",
-            PortAllocation::Random => "random",
-        })
-    }
-}
-
-/// How sure the verdict is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConfidenceLevel {
-    /// Two independent methods agree, or the evidence leaves no alternative.
-    High,
-    /// One method with validated replies.
-    Medium,
-    /// Suggestive only, or nothing determined.
-    Low,
-}
-
-/// The confidence level and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Confidence {
-    /// The level.
-    pub level: ConfidenceLevel,
-    /// Why this level.
-    pub reason: String,
-}
-
-/// Everything concluded for one address family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatVerdict {
-    /// `ipv4` or `ipv6`, as in the observations.
-    pub family: String,
-    /// The first validated mapped address (XOR-MAPPED-ADDRESS), when any server answered.
-    pub mapped_address: Option<SocketAddr>,
-    /// The final mapping behaviour: RFC 5780 tests and the multi-server comparison combined.
-    pub mapping: Determination<MappingBehavior>,
-    /// Filtering behaviour (RFC 5780 §4.4 only: a comparison cannot see filtering).
-    pub filtering: Determination<FilteringBehavior>,
-    /// Mapping behaviour from the RFC 5780 §4.3 tests alone.
-    pub rfc5780_mapping: Determination<MappingBehavior>,
-    /// The multi-server comparison (one socket, one Binding per server).
-    pub multi_server: Determination<DestinationDependence>,
-    /// Port allocation seen in the multi-server comparison.
-    pub port_allocation: Determination<PortAllocation>,
-    /// Hairpinning (RFC 5780 §4.5; RFC 4787 §6).
-    pub hairpin: Determination<bool>,
-    /// A NAT is present: the mapped address is not one of this host's addresses.
-    pub nat_present: Determination<bool>,
-    /// The mapped address is private or CGNAT: another NAT beyond this one.
-    pub cgnat_or_double_nat: Determination<bool>,
-    /// MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS: an ALG rewrites STUN packets.
-    pub alg_suspected: Determination<bool>,
-    /// No Binding request got any answer over UDP.
-    pub udp_blocked: Determination<bool>,
-    /// Binding over TCP, tried when UDP got no answer.
-    pub tcp_fallback: Determination<bool>,
-    /// Idle mapping lifetime (RFC 5780 §4.6).
-    pub lifetime: Determination<LifetimeRange>,
-    /// The classic name, a hint only.
-    pub classic_name: Determination<ClassicName>,
-    /// How sure the verdict is.
-    pub confidence: Confidence,
-    /// What this means for peer-to-peer calls, in plain words.
-    pub forecast: String,
-}
 
 pub use crate::ip_class::non_public;
 
@@ -401,21 +121,6 @@ pub fn classify(obs: &Observations) -> NatVerdict {
     v
 }
 
-/// Exit code of one family: 0 when discovery completed (mapping or filtering known, no NAT, or
-/// UDP blocked with TCP confirmed), 1 when it could not determine (no usable server, UDP
-/// blocked and no TCP).
-pub fn exit_code(v: &NatVerdict) -> i32 {
-    let completed = v.mapping.is_known()
-        || v.filtering.is_known()
-        || v.nat_present.value() == Some(&false)
-        || (v.udp_blocked.value() == Some(&true) && v.tcp_fallback.value() == Some(&true));
-    if completed {
-        0
-    } else {
-        1
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     //! The whole classifier, table-driven over the simulated NAT in [`super::sim`].
@@ -497,7 +202,7 @@ pub(crate) mod tests {
             assert_eq!(v.udp_blocked.value(), Some(&false), "{ctx}");
             assert_eq!(v.alg_suspected.value(), Some(&false), "{ctx}");
             assert_eq!(v.cgnat_or_double_nat.value(), Some(&false), "{ctx}");
-            assert_eq!(exit_code(&v), 0);
+            assert_eq!(v.exit_code(), 0);
             if m == M::EndpointIndependent {
                 assert!(v.forecast.starts_with("direct connection likely"), "{ctx}");
             } else {
@@ -594,7 +299,7 @@ pub(crate) mod tests {
                 is(&v.classic_name, classic),
                 "classic, want {classic}; {ctx}"
             );
-            assert_eq!(exit_code(&v), code, "{ctx}");
+            assert_eq!(v.exit_code(), code, "{ctx}");
             // Unknown is never false: a filtering result that is not known is never EIF.
             if !v.filtering.is_known() {
                 assert_ne!(
@@ -641,7 +346,7 @@ pub(crate) mod tests {
             "not-checked: no server to run the RFC 5780 tests against"
         ));
         assert_eq!(v.confidence.level, ConfidenceLevel::Low);
-        assert_eq!(exit_code(&v), 1);
+        assert_eq!(v.exit_code(), 1);
         assert!(v
             .forecast
             .starts_with("no STUN server gave a usable answer"));

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use super::{direct_reply, DestinationDependence, Determination, MappingBehavior, PortAllocation};
-use crate::nat::observe::{Exchange, Observations};
+use crate::model::nat::{Exchange, Observations};
 
 /// Largest step between consecutive new mappings' ports still called sequential: other hosts
 /// behind the NAT take ports in between (RFC 4787 §4.2.1 does not require any pattern).
@@ -347,6 +347,6 @@ mod tests {
         assert_eq!(v.classic_name.value(), Some(&ClassicName::Symmetric));
         assert_eq!(v.confidence.level, ConfidenceLevel::Medium);
         assert!(v.forecast.contains("keep a TURN server"));
-        assert_eq!(exit_code(&v), 0);
+        assert_eq!(v.exit_code(), 0);
     }
 }

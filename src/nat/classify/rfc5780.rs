@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::{direct_reply, non_public, Determination, FilteringBehavior, MappingBehavior};
-use crate::nat::observe::{Answer, Change, Exchange, Rfc5780};
+use crate::model::nat::{Answer, Change, Exchange, Rfc5780};
 
 /// A reply checked against the address the test asked for.
 enum Checked {

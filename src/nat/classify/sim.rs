@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Determination, FilteringBehavior, MappingBehavior};
-use crate::nat::observe::{Answer, Change, Exchange, Observations, Rfc5780};
+use crate::model::nat::{Answer, Change, Exchange, Observations, Rfc5780};
 use FilteringBehavior as F;
 use MappingBehavior as M;
 

@@ -1,144 +1,18 @@
-//! Certificates as a report sees them: [`CertInfo`] parsed from each presented DER certificate
-//! (x509-parser; subject, issuer, subjectAltNames, validity in RFC 3339, days left) and
-//! [`CertProblem`], a verifier rejection ([`rustls::CertificateError`]) mapped into a structured
-//! reason with plain-language wording, plus the date helpers both use.
+//! Certificates as the handshake sees them: a [`CertInfo`] parsed from each presented DER
+//! certificate (x509-parser; subject, issuer, subjectAltNames, validity in RFC 3339, days left)
+//! and a verifier rejection ([`rustls::CertificateError`]) mapped into a [`CertProblem`], plus
+//! the date helpers both use. The types themselves are the report's (`model::tls`).
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::CertificateError;
-use serde::Serialize;
+
+use crate::model::tls::{CertInfo, CertProblem};
 
 /// Seconds in a day, for the day counts in [`CertInfo`] and [`CertProblem`].
 const DAY_SECS: i64 = 86_400;
-
-/// One certificate of the presented chain.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertInfo {
-    /// Subject distinguished name, RFC 4514 style (`CN=turn.example.org, O=Example`).
-    pub subject: String,
-    /// Issuer distinguished name, same style.
-    pub issuer: String,
-    /// subjectAltName DNS names and IP addresses, as plain text (`turn.example.org`, `192.0.2.1`).
-    pub sans: Vec<String>,
-    /// Start of validity (notBefore), RFC 3339 UTC.
-    pub not_before: String,
-    /// End of validity (notAfter), RFC 3339 UTC.
-    pub not_after: String,
-    /// Whole days from now until notAfter, rounded down; negative once expired.
-    pub days_left: i64,
-}
-
-/// A structured reason why a certificate does not verify (from [`rustls::CertificateError`]).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum CertProblem {
-    /// A certificate's notAfter has passed.
-    Expired {
-        /// Whole days since notAfter, when the verifier said when it checked.
-        days_ago: Option<i64>,
-        /// The notAfter time, RFC 3339 UTC, when known.
-        not_after: Option<String>,
-    },
-    /// A certificate's notBefore is still in the future (often a wrong clock on either side).
-    NotYetValid {
-        /// Whole days until notBefore, when known.
-        days_until: Option<i64>,
-        /// The notBefore time, RFC 3339 UTC, when known.
-        not_before: Option<String>,
-    },
-    /// The chain does not lead to a trusted root.
-    UnknownIssuer,
-    /// The end-entity certificate is self-signed and not itself trusted.
-    SelfSigned,
-    /// The end-entity certificate is not valid for the name we verified.
-    NameMismatch {
-        /// The name we verified (`--tls-name` or the URL host).
-        expected: String,
-        /// The DNS names and IP addresses the certificate is valid for.
-        presented: Vec<String>,
-    },
-    /// A signature in the chain does not verify against its issuer's key.
-    BadSignature,
-    /// The certificate has been revoked.
-    Revoked,
-    /// Any other rejection, in rustls' words.
-    Other {
-        /// The verifier's message.
-        detail: String,
-    },
-}
-
-impl CertProblem {
-    /// One plain-language phrase for users, e.g. `certificate expired 3 days ago (not after
-    /// 2026-11-19T00:00:00Z)`; [`TlsError::cause`](super::TlsError::cause) adds advice where
-    /// there is one.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Expired {
-                days_ago,
-                not_after,
-            } => {
-                let mut s = match days_ago {
-                    Some(n) => format!("certificate expired {}", days_phrase(*n, "ago")),
-                    None => "certificate expired".to_owned(),
-                };
-                if let Some(t) = not_after {
-                    let _ = write!(s, " (not after {t})");
-                }
-                s
-            }
-            Self::NotYetValid {
-                days_until,
-                not_before,
-            } => {
-                let mut s = match days_until {
-                    Some(n) => format!("certificate is not valid yet, {}", days_until_phrase(*n)),
-                    None => "certificate is not valid yet".to_owned(),
-                };
-                if let Some(t) = not_before {
-                    let _ = write!(s, " (not before {t})");
-                }
-                s
-            }
-            Self::UnknownIssuer => "certificate issued by an unknown CA".to_owned(),
-            Self::SelfSigned => "certificate is self-signed and not trusted".to_owned(),
-            Self::NameMismatch {
-                expected,
-                presented,
-            } if presented.is_empty() => {
-                format!("certificate names no DNS name or IP address, so it is not valid for {expected}")
-            }
-            Self::NameMismatch {
-                expected,
-                presented,
-            } => format!(
-                "certificate is for {}, not {expected}",
-                presented.join(", ")
-            ),
-            Self::BadSignature => {
-                "certificate signature does not verify against its issuer".to_owned()
-            }
-            Self::Revoked => "certificate has been revoked".to_owned(),
-            Self::Other { detail } => format!("certificate rejected: {detail}"),
-        }
-    }
-
-    /// What a user can do about it, if anything flag-shaped helps.
-    pub(super) fn advice(&self) -> Option<&'static str> {
-        match self {
-            Self::Expired { .. } => Some("renew it, or pass --insecure to probe anyway"),
-            Self::NotYetValid { .. } => Some("check the clocks of this machine and the server"),
-            Self::UnknownIssuer => Some("pass --ca FILE if it is a private CA"),
-            Self::SelfSigned => Some("pass --ca FILE with that certificate to trust it"),
-            Self::NameMismatch { .. } => Some("pass --tls-name or fix the certificate's SANs"),
-            Self::BadSignature | Self::Revoked | Self::Other { .. } => None,
-        }
-    }
-}
 
 /// Turns a verifier rejection into a [`CertProblem`], using the parsed chain for details
 /// rustls does not carry (the presented names, self-signedness).
@@ -291,24 +165,6 @@ fn whole_days(secs: i64) -> i64 {
     secs.div_euclid(DAY_SECS)
 }
 
-/// "3 days ago", "1 day ago", "less than a day ago".
-fn days_phrase(n: i64, suffix: &str) -> String {
-    match n {
-        i64::MIN..=0 => format!("less than a day {suffix}"),
-        1 => format!("1 day {suffix}"),
-        n => format!("{n} days {suffix}"),
-    }
-}
-
-/// "valid in 3 days", "valid in less than a day".
-fn days_until_phrase(n: i64) -> String {
-    match n {
-        i64::MIN..=0 => "valid in less than a day".to_owned(),
-        1 => "valid in 1 day".to_owned(),
-        n => format!("valid in {n} days"),
-    }
-}
-
 /// Formats Unix seconds as RFC 3339 UTC (`2026-11-19T00:00:00Z`).
 pub(crate) fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(DAY_SECS);
@@ -357,9 +213,6 @@ mod tests {
         for (secs, want) in [(0, 0), (86_399, 0), (86_400, 1), (-1, -1), (-86_401, -2)] {
             assert_eq!(whole_days(secs), want, "{secs}");
         }
-        assert_eq!(days_phrase(0, "ago"), "less than a day ago");
-        assert_eq!(days_phrase(1, "ago"), "1 day ago");
-        assert_eq!(days_phrase(3, "ago"), "3 days ago");
     }
 
     #[test]

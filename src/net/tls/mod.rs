@@ -27,15 +27,15 @@ use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Serialize;
+
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+pub use crate::model::tls::{CertInfo, CertProblem, TlsInfo, Verification};
 pub(crate) use cert::rfc3339;
 use cert::{chain_info, name_text, problem_from_error, unix_now};
-pub use cert::{CertInfo, CertProblem};
 
 /// How to verify the server's certificate.
 #[derive(Debug, Clone, Default)]
@@ -46,40 +46,6 @@ pub struct TlsOptions {
     pub server_name: Option<String>,
     /// `--insecure`: accept any certificate, but still record whether it would have verified.
     pub insecure: bool,
-}
-
-/// What the handshake established, for the report.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsInfo {
-    /// Negotiated protocol version, e.g. `TLSv1.3`.
-    pub version: String,
-    /// Negotiated cipher suite by its IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher: String,
-    /// ALPN protocol the server selected (RFC 7301), e.g. `stun.turn` (RFC 7443), if any.
-    pub alpn: Option<String>,
-    /// Server name sent in the SNI extension (RFC 6066 §3); `None` for IP addresses, which are
-    /// never sent as SNI.
-    pub sni: Option<String>,
-    /// Time from the ClientHello to a finished handshake, in milliseconds.
-    pub handshake_ms: f64,
-    /// The presented chain, end-entity first, as far as it could be parsed.
-    pub chain: Vec<CertInfo>,
-    /// Whether the chain was verified, or what verification would have said.
-    pub verification: Verification,
-}
-
-/// The verification verdict of a finished handshake.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum Verification {
-    /// The chain verified against the trusted roots for the expected name.
-    Verified,
-    /// `--insecure`: verification was not enforced.
-    Skipped {
-        /// What the verifier would have rejected, or `None` if the chain would have verified.
-        would_fail: Option<CertProblem>,
-    },
 }
 
 /// What can go wrong setting up or running the TLS handshake.

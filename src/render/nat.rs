@@ -4,11 +4,11 @@
 use std::fmt::Display;
 use std::io::{self, Write};
 
+use crate::model::nat::{Answer, Change};
 use crate::nat::classify::{ConfidenceLevel, Determination, LifetimeRange, NatVerdict};
-use crate::nat::observe::{Answer, Change};
 
-use super::nat::{NatEvent, NatExchange, NatReport, NatStart};
-use super::render::{machine, ms, Format, Painter, Style};
+use super::{expectations_block, machine, ms, Format, Painter, Style};
+use crate::model::nat::{NatEvent, NatExchange, NatReport, NatStart};
 
 /// Render one `nat` event as it happens.
 ///
@@ -206,7 +206,7 @@ fn summary(report: &NatReport, out: &mut dyn Write, p: Painter) -> io::Result<()
     for f in &report.families {
         family_block(&f.verdict, out, p)?;
     }
-    super::render::expectations_block(&report.expectations, out, p)?;
+    expectations_block(&report.expectations, out, p)?;
     let verdict = if report.verdict.ok {
         p.green(&report.verdict.summary)
     } else {
@@ -225,14 +225,15 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::model::nat::{FamilyResult, TestLabel, NAT_SCHEMA_VERSION};
+    use crate::model::nat::{Hairpin, Observations};
     use crate::nat::classify::sim::{Server, Sim, OTHER, PLAIN, PRIMARY};
     use crate::nat::classify::{classify, FilteringBehavior as F, MappingBehavior as M};
-    use crate::nat::observe::{Hairpin, Observations};
-    use crate::report::nat::{nat_verdict, FamilyResult, TestLabel, NAT_SCHEMA_VERSION};
-    use crate::report::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
+    use crate::nat::run::nat_verdict;
+    use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
 
     /// The observations' exchanges with their test labels, in the order they ran.
-    fn labelled(obs: &Observations) -> Vec<(TestLabel, String, crate::nat::observe::Exchange)> {
+    fn labelled(obs: &Observations) -> Vec<(TestLabel, String, crate::model::nat::Exchange)> {
         let mut out = Vec::new();
         for s in &obs.rfc5780 {
             let f = [

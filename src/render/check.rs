@@ -1,18 +1,17 @@
-//! Pure renderers of `check` events, in the formats and style of [`super::render`]: events in,
+//! Pure renderers of `check` events, in the formats and style of [`super`]: events in,
 //! bytes out to an injected writer. Snapshot-tested against `fixtures/golden/check.*`.
 
 use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, Color, ColumnConstraint, LineStyle, TableStyle, Width};
 
-use crate::check::verdict::{
-    stage_applies as applies, stages, StageStatus, StageView, CERT_EXPIRY_WARN_DAYS,
-};
+use super::{expectations_block, machine, ms, Format, Painter, Style};
 use crate::ice_url::ServerUrl;
-use crate::net::tls::{TlsInfo, Verification};
-
-use super::check::{CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict, Stage};
-use super::render::{machine, ms, Format, Painter, Style};
+use crate::model::check::{
+    stage_applies as applies, stages, CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict,
+    Stage, StageStatus, StageView, CERT_EXPIRY_WARN_DAYS,
+};
+use crate::model::tls::{TlsInfo, Verification};
 
 /// Render one `check` event as it happens.
 ///
@@ -456,7 +455,7 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
             p.dim(&wrap("", "", &note, usize::from(p.0.width)))
         )?;
     }
-    super::render::expectations_block(&report.expectations, out, p)?;
+    expectations_block(&report.expectations, out, p)?;
     let verdict = if report.verdict.ok {
         p.green(&report.verdict.summary)
     } else {
@@ -480,13 +479,14 @@ mod tests {
     use crate::check::verdict::{
         check_verdict, cross_warnings, finish_row, fix_list, CERT_EXPIRY_WARN_DAYS,
     };
-    use crate::failure::{explain_code, ErrorContext, Phase};
-    use crate::net::tls::CertInfo;
-    use crate::report::check::{
+    use crate::failure::{explain_code, ErrorContext};
+    use crate::model::check::{
         AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing,
         CHECK_SCHEMA_VERSION,
     };
-    use crate::report::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
+    use crate::model::Phase;
+    use crate::net::tls::CertInfo;
+    use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
 
     const UDP: &str = "turn:turn.example.org?transport=udp";
     const TCP: &str = "turn:turn.example.org?transport=tcp";

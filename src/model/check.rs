@@ -5,12 +5,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::failure::Phase;
-use crate::ice_url::Protocol;
-use crate::net::tls::TlsInfo;
+use crate::ice_url::{Host, Protocol, ServerUrl};
+
+use super::tls::TlsInfo;
+use super::Phase;
 
 /// Version of the check report (shares the envelope with gather's schema).
 pub const CHECK_SCHEMA_VERSION: u32 = 1;
+
+/// Warn when the leaf certificate expires in fewer days than this (issue 3: "within 14 days").
+pub const CERT_EXPIRY_WARN_DAYS: i64 = 14;
 
 /// One stage's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,7 +250,7 @@ pub struct CheckReport {
     pub fix: Vec<String>,
     /// `--expect` results in the order given (absent from JSON without `--expect`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub expectations: Vec<crate::expect::AssertionResult>,
+    pub expectations: Vec<super::expect::AssertionResult>,
     /// The verdict.
     pub verdict: super::Verdict,
 }
@@ -280,4 +284,122 @@ pub enum CheckEvent {
     Row(Box<CheckRow>),
     /// The check ended; the full report (rows in plan order).
     Summary(Box<CheckReport>),
+}
+
+// ---- reading a row: what renderers and decisions need ----
+
+/// How one stage ended, without its details: what renderers and decisions need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StageStatus<'a> {
+    /// Passed in `ms`.
+    Ok {
+        /// Milliseconds.
+        ms: f64,
+    },
+    /// Failed.
+    Failed {
+        /// Milliseconds until the failure, when known.
+        ms: Option<f64>,
+        /// The phase that failed.
+        phase: Phase,
+        /// STUN/TURN ERROR-CODE, when the server sent one.
+        code: Option<u16>,
+        /// Server reason phrase or our technical reason.
+        reason: Option<&'a str>,
+        /// Plain-language cause.
+        cause: &'a str,
+    },
+    /// Not attempted.
+    NotChecked {
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// One stage of a row under its short column name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageView<'a> {
+    /// Column name: `dns`, `connect`, `tls`, `stun`, `401`, `allocate`, `perm`, `chan`,
+    /// `send-echo`, `chan-echo`, `release`.
+    pub name: &'static str,
+    /// How it ended.
+    pub status: StageStatus<'a>,
+}
+
+fn view<'a, T>(name: &'static str, s: &'a Stage<T>) -> StageView<'a> {
+    let status = match s {
+        Stage::Ok { ms, .. } => StageStatus::Ok { ms: *ms },
+        Stage::Failed {
+            ms,
+            phase,
+            code,
+            reason,
+            cause,
+        } => StageStatus::Failed {
+            ms: *ms,
+            phase: *phase,
+            code: *code,
+            reason: reason.as_deref(),
+            cause,
+        },
+        Stage::NotChecked { reason } => StageStatus::NotChecked { reason },
+    };
+    StageView { name, status }
+}
+
+/// Every stage of a row, in protocol order.
+pub fn stages(row: &CheckRow) -> [StageView<'_>; 11] {
+    [
+        view("dns", &row.dns),
+        view("connect", &row.connect),
+        view("tls", &row.tls),
+        view("stun", &row.binding),
+        view("401", &row.challenge),
+        view("allocate", &row.allocate),
+        view("perm", &row.permission),
+        view("chan", &row.channel),
+        view("send-echo", &row.send_echo),
+        view("chan-echo", &row.channel_echo),
+        view("release", &row.release),
+    ]
+}
+
+/// Whether a stage applies at all to this row: connect only to TCP/TLS, TLS only to TLS, the
+/// TURN stages only to TURN URLs, DNS only to host names. `stage` is a [`StageView::name`].
+pub fn stage_applies(row: &CheckRow, stage: &str) -> bool {
+    match stage {
+        "dns" => !matches!(
+            row.probed_url.parse::<ServerUrl>().map(|u| u.host),
+            Ok(Host::Ip(_))
+        ),
+        "connect" => row.transport.is_stream(),
+        "tls" => row.transport.is_secure(),
+        "stun" => true,
+        _ => row.turn,
+    }
+}
+
+/// The failed stages of a row, in protocol order.
+pub fn failed_stages(row: &CheckRow) -> Vec<StageView<'_>> {
+    stages(row)
+        .into_iter()
+        .filter(|s| matches!(s.status, StageStatus::Failed { .. }))
+        .collect()
+}
+
+/// Whether any stage of the row failed. Not-checked stages never count.
+pub fn row_failed(row: &CheckRow) -> bool {
+    stages(row)
+        .iter()
+        .any(|s| matches!(s.status, StageStatus::Failed { .. }))
+}
+
+/// `turn:h?transport=tcp 198.18.0.1:3478`: which row, for people (only the URL when the row
+/// has no address: DNS failed or found none of the family asked for).
+pub fn row_label(row: &CheckRow) -> String {
+    if row.address.is_empty() {
+        row.probed_url.clone()
+    } else {
+        format!("{} {}", row.probed_url, row.address)
+    }
 }

@@ -3,11 +3,11 @@
 
 use std::io::{self, Write};
 
-use super::connect::{
+use super::{machine, Format, Painter, Style};
+use crate::model::connect::{
     CandidateEvent, ConnectCandidate, ConnectEvent, ConnectReport, ConnectStart, EchoReport,
     Origin, SideReport, StateEvent, Timeline,
 };
-use super::render::{machine, Format, Painter, Style};
 
 /// Render one `connect` event as it happens.
 ///
@@ -250,8 +250,8 @@ mod tests {
     use super::*;
     use crate::candidate::CandidateType::{self, *};
     use crate::connect::cause::{connect_verdict, describe_pair, likely_cause, RunFacts};
-    use crate::report::connect::*;
-    use crate::report::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
+    use crate::model::connect::*;
+    use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
 
     fn c(kind: CandidateType, addr: &str, port: u16, url: Option<&str>) -> ConnectCandidate {
         ConnectCandidate {

@@ -4,14 +4,11 @@
 
 use std::io::{self, Write};
 
-use crate::check::verdict::{stage_applies, stages, StageStatus};
-use crate::expect::{self, amend_verdict, Assertion, AssertionResult, NOT_MEASURED};
-use crate::nat::classify::{exit_code, Determination};
-
-use super::check::CheckReport;
 use super::junit::{self, Case, CaseResult, Suite};
-use super::nat::NatReport;
-use super::{Expectation, GatherReport, Verdict};
+use crate::expect::{self, amend_verdict, Assertion, AssertionResult, NOT_MEASURED};
+use crate::model::check::{stage_applies, stages, CheckReport, StageStatus};
+use crate::model::nat::{family_summary, Determination, NatReport};
+use crate::model::{Expectation, GatherReport, Verdict};
 
 /// A finished report of any subcommand.
 pub trait CiReport {
@@ -213,12 +210,12 @@ impl CiReport for NatReport {
         for f in &self.families {
             let v = &f.verdict;
             let cn = format!("nat.{}", v.family);
-            let summary = super::nat::family_summary(v);
+            let summary = family_summary(v);
             cases.push(Case {
                 classname: cn.clone(),
                 name: "verdict".into(),
                 time_s: None,
-                result: if exit_code(v) == 0 {
+                result: if v.exit_code() == 0 {
                     CaseResult::Passed { detail: summary }
                 } else {
                     CaseResult::Failed {
@@ -325,8 +322,8 @@ pub fn render_quiet<R: CiReport + ?Sized>(report: &R, out: &mut dyn Write) -> io
 mod tests {
     use super::*;
     use crate::expect::{parse, Scope};
-    use crate::report::junit::tests::parse as parse_xml;
-    use crate::report::render::tests::golden;
+    use crate::render::junit::tests::parse as parse_xml;
+    use crate::render::tests::golden;
 
     fn load<T: serde::de::DeserializeOwned>(name: &str) -> T {
         let path = format!("{}/fixtures/golden/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -403,7 +400,7 @@ mod tests {
     /// without `--expect` (schema_version 1 readers see no change).
     #[test]
     fn expectations_match_the_schemas() {
-        use crate::report::render::tests::validate;
+        use crate::render::tests::validate;
         fn check_schema<R: CiReport + serde::Serialize>(
             mut r: R,
             schema: &str,
@@ -446,9 +443,9 @@ mod tests {
     /// The table format lists each assertion before the verdict line.
     #[test]
     fn table_lists_expectations() {
-        use crate::report::check::CheckEvent;
-        use crate::report::render::{Format, Style};
-        use crate::report::render_check::render_check_event;
+        use crate::model::check::CheckEvent;
+        use crate::render::check::render_check_event;
+        use crate::render::{Format, Style};
         let mut r: CheckReport = load("check.json");
         apply_expectations(
             &mut r,

@@ -7,6 +7,8 @@
 //! LIFETIME 0) as soon as its candidate is known, and on the deadline or Ctrl-C.
 #![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
+pub(crate) mod verdict;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,9 +19,12 @@ use tokio::task::JoinSet;
 use crate::candidate::{Candidate, CandidateType};
 use crate::failure::{
     expired_rest_username, explain_code, explain_io, explain_no_answer, explain_turn, ErrorContext,
-    Failure, Phase,
 };
 use crate::ice_url::{Protocol, Scheme, ServerUrl};
+use crate::model::{
+    Event, Expectation, GatherReport, Released, RunInfo, ServerSummary, SCHEMA_VERSION,
+};
+use crate::model::{Failure, Phase};
 use crate::net::connect;
 use crate::net::dns::{self, Families};
 use crate::net::driver::{drive, Link, Stop};
@@ -28,7 +33,6 @@ use crate::net::tls::TlsOptions;
 use crate::net::udp::UdpMux;
 use crate::proto::binding::{Binding, BindingOutcome};
 use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent, TurnFailure, TurnOp};
-use crate::report::{self, Event, Expectation, GatherReport, Released, RunInfo, ServerSummary};
 use crate::servers::IceServer;
 
 /// Everything `gather` needs, validated.
@@ -247,9 +251,9 @@ pub async fn gather(
             })
         })
         .collect();
-    let verdict = report::verdict(&servers, &candidates);
+    let verdict = verdict::verdict(&servers, &candidates);
     let report = GatherReport {
-        schema_version: report::SCHEMA_VERSION,
+        schema_version: SCHEMA_VERSION,
         command: "gather".into(),
         iceprobe_version: env!("CARGO_PKG_VERSION").into(),
         run,
