@@ -4,30 +4,24 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use crate::progress::Spinner;
-
 use tokio::sync::{mpsc, watch};
 
-use crate::check::run::check;
-use crate::cli::args::{
-    CheckArgs, ConnectArgs, DemoArgs, GatherArgs, NatArgs, OutputArgs, ServeArgs,
-};
+use crate::check::run::{check, CheckConfig};
+use crate::cli::args::{CheckArgs, DemoArgs, ServeArgs};
 use crate::cli::{
     check_config, ci_config, connect_config, gather_config, nat_config, CiConfig, Cli, Command,
     UsageError,
 };
-use crate::expect::Scope;
+use crate::expect::{apply_expectations, Evaluate, Scope};
 use crate::gather::{gather, GatherConfig};
 use crate::model::check::CheckEvent;
-use crate::model::connect::ConnectEvent;
+use crate::model::connect::{ConnectBody, ConnectEvent};
+use crate::model::gather::GatherEvent;
 use crate::model::nat::NatEvent;
-use crate::model::Event;
-use crate::render::check::render_check_event;
-use crate::render::ci::{apply_expectations, junit, render_quiet, CiReport};
-use crate::render::connect::render_connect_event;
-use crate::render::gather::render_event;
-use crate::render::nat::render_nat_event;
-use crate::render::{Format, Style};
+use crate::model::{Body, Report, Summarised};
+use crate::progress::Spinner;
+use crate::render::ci::{junit, render_quiet, JunitCases};
+use crate::render::{Format, Render, Style};
 
 /// Show a progress line on stderr for long runs (stderr is a terminal; set once by [`run`]).
 static PROGRESS: AtomicBool = AtomicBool::new(false);
@@ -107,7 +101,7 @@ pub async fn run(
     progress: bool,
 ) -> i32 {
     PROGRESS.store(progress, Ordering::Relaxed);
-    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let (cancel_tx, cancel) = watch::channel(false);
     // The handlers are installed before any probe starts, so SIGINT or SIGTERM never kills the
     // process with an allocation left on the server.
     let signalled = stop_signal();
@@ -117,34 +111,48 @@ pub async fn run(
             let _ = cancel_tx.send(true);
         }
     });
-    match cli.command {
-        Command::Gather(a) => run_gather(&a, stdout, stderr, style, cancel_rx).await,
-        Command::Demo(a) => run_demo(&a, stdout, stderr, style, cancel_rx).await,
-        Command::Check(a) => run_check(&a, stdout, stderr, style, cancel_rx).await,
-        Command::Nat(a) => run_nat(&a, stdout, stderr, style, cancel_rx).await,
-        Command::Serve(a) => run_serve(&a, stderr, cancel_rx).await,
-        Command::Completions(a) => generated(crate::cli::generate::completions(a.shell, stdout)),
-        Command::Man(a) => generated(crate::cli::generate::man(a.subcommand.as_deref(), stdout)),
-        Command::Connect(a) => run_connect(&a, stdout, stderr, style, cancel_rx).await,
+    match command(cli.command, stdout, stderr, style, cancel).await {
+        Ok(code) => code,
+        Err(e) => usage(stderr, e),
     }
 }
 
-async fn run_gather(
-    a: &GatherArgs,
+/// Run one command. Every streaming command goes through [`stream`]; a flag that does not
+/// validate is an `Err` (exit 2).
+async fn command(
+    command: Command,
     out: &mut dyn Write,
     err: &mut dyn Write,
     style: Style,
     cancel: watch::Receiver<bool>,
-) -> i32 {
-    let cfg = match gather_config(a).await {
-        Ok(c) => c,
-        Err(e) => return usage(err, e),
-    };
-    let ci = match ci_config(&a.ci, Scope::Gather) {
-        Ok(c) => c,
-        Err(e) => return usage(err, e),
-    };
-    gather_and_render(cfg, &a.output, ci, out, err, style, cancel).await
+) -> Result<i32, UsageError> {
+    Ok(match command {
+        Command::Gather(a) => {
+            let cfg = gather_config(&a).await?;
+            let mut ci = ci_config(&a.ci, Scope::Gather)?;
+            let view = View::new(a.output.format, style, ci.quiet);
+            let run = |tx, c| gather(cfg, tx, c);
+            stream::<GatherEvent, _, _>(run, cancel, out, view, |r| finish(r, &mut ci, err)).await
+        }
+        Command::Demo(a) => run_demo(&a, out, err, style, cancel).await?,
+        Command::Check(a) => run_check(&a, out, err, style, cancel).await?,
+        Command::Nat(a) => {
+            let cfg = nat_config(&a).await?;
+            let mut ci = ci_config(&a.ci, Scope::Nat)?;
+            let view = View::new(a.output.format, style, ci.quiet);
+            let run = |tx, c| crate::nat::run::run(cfg, tx, c);
+            stream::<NatEvent, _, _>(run, cancel, out, view, |r| finish(r, &mut ci, err)).await
+        }
+        Command::Connect(a) => {
+            let cfg = connect_config(&a).await?;
+            let view = View::new(a.output.format, style, false);
+            let run = |tx, c| crate::connect::run::run(cfg, tx, c);
+            stream::<ConnectEvent, _, _>(run, cancel, out, view, |r| setup_failure(r, err)).await
+        }
+        Command::Serve(a) => run_serve(&a, err, cancel).await,
+        Command::Completions(a) => generated(crate::cli::generate::completions(a.shell, out)),
+        Command::Man(a) => generated(crate::cli::generate::man(a.subcommand.as_deref(), out)),
+    })
 }
 
 /// Exit code of printing generated text: 0, also on a broken pipe; 1 on another write error.
@@ -161,21 +169,56 @@ fn usage(err: &mut dyn Write, e: UsageError) -> i32 {
     EXIT_USAGE
 }
 
-/// Render events as they arrive until the probe task ends, then map its verdict (or an
-/// interruption, or a failed write) to the exit code. Rendering stops quietly on a broken pipe
-/// (e.g. `| head`), but the probes still finish and release their allocations. `amend` sees
-/// every event before it is rendered; for the summary it applies `--expect` and `--junit` and
-/// returns the amended exit code.
-async fn render_until_done<E>(
-    mut rx: mpsc::UnboundedReceiver<E>,
-    task: tokio::task::JoinHandle<i32>,
-    interrupted: watch::Receiver<bool>,
+/// How a run is shown: the format, the style, and `--quiet` (only the verdict line).
+#[derive(Clone, Copy)]
+struct View {
+    format: Format,
+    style: Style,
+    quiet: bool,
+}
+
+impl View {
+    fn new(format: Format, style: Style, quiet: bool) -> View {
+        View {
+            format,
+            style,
+            quiet,
+        }
+    }
+
+    /// Render one event: `--quiet` shows only the summary's verdict line.
+    fn render<E: Render + Summarised>(&self, ev: &E, w: &mut dyn Write) -> io::Result<()> {
+        match (self.quiet, ev.summary()) {
+            (true, Some(r)) => render_quiet(r, w),
+            (true, None) => Ok(()),
+            (false, _) => ev.render(self.format, w, &self.style),
+        }
+    }
+}
+
+/// The one runner of every streaming command: spawn the probe (`run`, which sends events and
+/// returns the report), render each event as it arrives, let `finish` amend the summary before
+/// it is rendered (`--expect`, `--junit`; its exit code wins), and map an interruption or a
+/// failed write to the exit code. Rendering stops quietly on a broken pipe (e.g. `| head`), but
+/// the probes still finish and release their allocations.
+async fn stream<E, R, Fut>(
+    run: R,
+    cancel: watch::Receiver<bool>,
     out: &mut dyn Write,
-    human: bool,
-    mut amend: impl FnMut(&mut E) -> Option<i32>,
-    mut render: impl FnMut(&E, &mut dyn Write) -> io::Result<()>,
-) -> i32 {
+    view: View,
+    mut finish: impl FnMut(&mut Report<E::Body>) -> i32,
+) -> i32
+where
+    E: Render + Summarised + Send + 'static,
+    E::Body: Send,
+    R: FnOnce(mpsc::UnboundedSender<E>, watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = Report<E::Body>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<E>();
+    let probe = run(tx, cancel.clone());
+    let task = tokio::spawn(async move { probe.await.verdict.exit_code });
     // Progress on stderr only for the human table, and only when stderr is a terminal.
+    let human = view.format == Format::Table && !view.quiet;
     let spinner = Spinner::start(human && PROGRESS.load(Ordering::Relaxed), "running");
     let mut writable = true;
     let mut write_failed = false;
@@ -184,13 +227,14 @@ async fn render_until_done<E>(
     // 1,000 rows written straight to it would cost one write(2) per line.
     let mut buf = Vec::new();
     while let Some(mut ev) = rx.recv().await {
-        if let Some(code) = amend(&mut ev) {
-            amended = Some(code);
+        if let Some(r) = ev.summary_mut() {
+            amended = Some(finish(r));
         }
         if writable {
             let _quiet = spinner.as_ref().map(Spinner::pause);
             buf.clear();
-            let written = render(&ev, &mut buf)
+            let written = view
+                .render(&ev, &mut buf)
                 .and_then(|_| out.write_all(&buf))
                 .and_then(|_| out.flush());
             if let Err(e) = written {
@@ -204,7 +248,7 @@ async fn render_until_done<E>(
         Ok(code) if !write_failed => amended.unwrap_or(code),
         _ => 1,
     };
-    if *interrupted.borrow() {
+    if *cancel.borrow() {
         return stopped_code();
     }
     code
@@ -212,8 +256,8 @@ async fn render_until_done<E>(
 
 /// The end of a run for CI: evaluate the assertions into the report (amending its verdict) and
 /// write the JUnit file. Returns the exit code; a JUnit file that cannot be written makes it 1.
-fn finish_report<R: CiReport + ?Sized>(
-    report: &mut R,
+fn finish<B: Body + Evaluate + JunitCases>(
+    report: &mut Report<B>,
     ci: &mut CiConfig,
     err: &mut dyn Write,
 ) -> i32 {
@@ -228,100 +272,28 @@ fn finish_report<R: CiReport + ?Sized>(
     code
 }
 
-/// A streamed event whose last one carries a report that `--expect`, `--junit` and `--quiet`
-/// act on.
-trait Summarised {
-    /// The report type.
-    type Report: CiReport + ?Sized;
-    /// The report, when this is the summary event.
-    fn report_mut(&mut self) -> Option<&mut Self::Report>;
-    /// The same, read-only.
-    fn report(&self) -> Option<&Self::Report>;
-}
-
-macro_rules! summarised {
-    ($event:ty, $report:ty, $pat:path) => {
-        impl Summarised for $event {
-            type Report = $report;
-            fn report_mut(&mut self) -> Option<&mut $report> {
-                match self {
-                    $pat(r) => Some(&mut *r),
-                    _ => None,
-                }
-            }
-            fn report(&self) -> Option<&$report> {
-                match self {
-                    $pat(r) => Some(&*r),
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-summarised!(Event, crate::model::GatherReport, Event::Summary);
-summarised!(
-    CheckEvent,
-    crate::model::check::CheckReport,
-    CheckEvent::Summary
-);
-summarised!(NatEvent, crate::model::nat::NatReport, NatEvent::Summary);
-
-/// [`render_until_done`] for the commands with CI flags: the summary gets the expectations and
-/// the JUnit file; `--quiet` replaces the output with the one-line verdict.
-#[allow(clippy::too_many_arguments)]
-async fn stream_ci<E: Summarised>(
-    rx: mpsc::UnboundedReceiver<E>,
-    task: tokio::task::JoinHandle<i32>,
-    interrupted: watch::Receiver<bool>,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    ci: &mut CiConfig,
-    table: bool,
-    mut render: impl FnMut(&E, &mut dyn Write) -> io::Result<()>,
-) -> i32 {
-    let quiet = ci.quiet;
-    render_until_done(
-        rx,
-        task,
-        interrupted,
-        out,
-        table && !quiet,
-        |ev| ev.report_mut().map(|r| finish_report(r, ci, err)),
-        |ev, w| match (quiet, ev.report()) {
-            (true, Some(r)) => render_quiet(r, w),
-            (true, None) => Ok(()),
-            (false, _) => render(ev, w),
-        },
-    )
-    .await
+/// `connect`: signaling and set-up failures are errors of the run itself; they are said on
+/// stderr too, so they are seen whatever `--format` prints.
+fn setup_failure(report: &mut Report<ConnectBody>, err: &mut dyn Write) -> i32 {
+    if let Some(c) = report.cause.as_ref().filter(|c| c.code.is_setup()) {
+        let _ = writeln!(err, "iceprobe: error: {}", c.text);
+    }
+    report.verdict.exit_code
 }
 
 /// Run a gather and stream its events to the renderer.
 pub async fn gather_and_render(
     cfg: GatherConfig,
-    output: &OutputArgs,
-    mut ci: CiConfig,
+    view_format: Format,
     out: &mut dyn Write,
     err: &mut dyn Write,
     style: Style,
     cancel: watch::Receiver<bool>,
 ) -> i32 {
-    let (tx, rx) = mpsc::unbounded_channel::<Event>();
-    let interrupted = cancel.clone();
-    let task = tokio::spawn(async move { gather(cfg, tx, cancel).await.verdict.exit_code });
-    let format = output.format;
-    stream_ci(
-        rx,
-        task,
-        interrupted,
-        out,
-        err,
-        &mut ci,
-        format == Format::Table,
-        |ev, w| render_event(format, ev, w, &style),
-    )
-    .await
+    let mut ci = CiConfig::default();
+    let view = View::new(view_format, style, false);
+    let run = |tx, c| gather(cfg, tx, c);
+    stream::<GatherEvent, _, _>(run, cancel, out, view, |r| finish(r, &mut ci, err)).await
 }
 
 async fn run_check(
@@ -330,39 +302,21 @@ async fn run_check(
     err: &mut dyn Write,
     style: Style,
     cancel: watch::Receiver<bool>,
-) -> i32 {
-    let cfg = match check_config(a).await {
-        Ok(c) => c,
-        Err(e) => return usage(err, e),
-    };
-    let mut ci = match ci_config(&a.ci, Scope::Check) {
-        Ok(c) => c,
-        Err(e) => return usage(err, e),
-    };
+) -> Result<i32, UsageError> {
+    let cfg = check_config(a).await?;
+    let mut ci = ci_config(&a.ci, Scope::Check)?;
     if let Some(every) = a.every {
-        return check_every(cfg, every, ci, out, style, cancel).await;
+        return Ok(check_every(cfg, every, ci, out, style, cancel).await);
     }
-    let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
-    let interrupted = cancel.clone();
-    let task = tokio::spawn(async move { check(cfg, tx, cancel).await.verdict.exit_code });
-    let format = a.output.format;
-    stream_ci(
-        rx,
-        task,
-        interrupted,
-        out,
-        err,
-        &mut ci,
-        format == Format::Table,
-        |ev, w| render_check_event(format, ev, w, &style),
-    )
-    .await
+    let view = View::new(a.output.format, style, ci.quiet);
+    let run = |tx, c| check(cfg, tx, c);
+    Ok(stream::<CheckEvent, _, _>(run, cancel, out, view, |r| finish(r, &mut ci, err)).await)
 }
 
 /// `check --every`: the same check on a fixed schedule, one NDJSON stream (or one quiet line
 /// per run), until Ctrl-C or SIGTERM. Expectations are evaluated on every run.
 async fn check_every(
-    cfg: crate::check::run::CheckConfig,
+    cfg: CheckConfig,
     every: std::time::Duration,
     ci: CiConfig,
     out: &mut dyn Write,
@@ -372,33 +326,19 @@ async fn check_every(
     let mut stop = cancel.clone();
     let mut schedule = tokio::time::interval(every);
     schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let view = View::new(Format::Ndjson, style, ci.quiet);
     loop {
         // The first tick is immediate; later ones keep the period from run start to run start.
         tokio::select! {
             _ = schedule.tick() => {}
             _ = crate::net::driver::cancelled(&mut stop) => return stopped_code(),
         }
-        let (tx, rx) = mpsc::unbounded_channel::<CheckEvent>();
         let run = cfg.clone();
-        let c = cancel.clone();
-        let task = tokio::spawn(async move { check(run, tx, c).await.verdict.exit_code });
+        let probe = |tx, c| check(run, tx, c);
         // Each run's verdict is in its summary; only a stop signal ends the schedule.
-        let _verdict = render_until_done(
-            rx,
-            task,
-            cancel.clone(),
-            out,
-            false,
-            |ev| match ev {
-                CheckEvent::Summary(r) => Some(apply_expectations(r.as_mut(), &ci.assertions)),
-                _ => None,
-            },
-            |ev, w| match (ci.quiet, ev) {
-                (true, CheckEvent::Summary(r)) => render_quiet(r.as_ref(), w),
-                (true, _) => Ok(()),
-                (false, _) => render_check_event(Format::Ndjson, ev, w, &style),
-            },
-        )
+        let _verdict = stream::<CheckEvent, _, _>(probe, cancel.clone(), out, view, |r| {
+            apply_expectations(r, &ci.assertions)
+        })
         .await;
         if *cancel.borrow() {
             return stopped_code();
@@ -442,100 +382,15 @@ async fn run_serve(a: &ServeArgs, err: &mut dyn Write, cancel: watch::Receiver<b
     }
 }
 
-async fn run_nat(
-    a: &NatArgs,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    style: Style,
-    cancel: watch::Receiver<bool>,
-) -> i32 {
-    let cfg = match nat_config(a).await {
-        Ok(c) => c,
-        Err(e) => return usage(err, e),
-    };
-    let mut ci = match ci_config(&a.ci, Scope::Nat) {
-        Ok(c) => c,
-        Err(e) => return usage(err, e),
-    };
-    let (tx, rx) = mpsc::unbounded_channel::<NatEvent>();
-    let interrupted = cancel.clone();
-    let task = tokio::spawn(async move {
-        crate::nat::run::run(cfg, tx, cancel)
-            .await
-            .verdict
-            .exit_code
-    });
-    let format = a.output.format;
-    stream_ci(
-        rx,
-        task,
-        interrupted,
-        out,
-        err,
-        &mut ci,
-        format == Format::Table,
-        |ev, w| render_nat_event(format, ev, w, &style),
-    )
-    .await
-}
-
-async fn run_connect(
-    a: &ConnectArgs,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    style: Style,
-    cancel: watch::Receiver<bool>,
-) -> i32 {
-    let cfg = match connect_config(a).await {
-        Ok(c) => c,
-        Err(e) => return usage(err, e),
-    };
-    let (tx, rx) = mpsc::unbounded_channel::<ConnectEvent>();
-    let interrupted = cancel.clone();
-    let task = tokio::spawn(async move {
-        crate::connect::run::run(cfg, tx, cancel)
-            .await
-            .verdict
-            .exit_code
-    });
-    let format = a.output.format;
-    render_until_done(
-        rx,
-        task,
-        interrupted,
-        out,
-        format == Format::Table,
-        // Signaling and set-up failures are errors of the run itself: say them on stderr too,
-        // so they are seen whatever --format prints.
-        |ev| {
-            if let ConnectEvent::Summary(r) = ev {
-                if let Some(c) = r
-                    .cause
-                    .as_ref()
-                    .filter(|c| c.code == "signaling" || c.code == "peer-connection")
-                {
-                    let _ = writeln!(err, "iceprobe: error: {}", c.text);
-                }
-            }
-            None
-        },
-        |ev, w| render_connect_event(format, ev, w, &style),
-    )
-    .await
-}
-
 async fn run_demo(
     a: &DemoArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
     style: Style,
     cancel: watch::Receiver<bool>,
-) -> i32 {
-    let timeout = match crate::cli::config::demo_timeout(a.timeout) {
-        Ok(t) => t,
-        Err(e) => return usage(err, e),
-    };
-    match crate::demo::run::demo_gather(timeout).await {
+) -> Result<i32, UsageError> {
+    let timeout = crate::cli::config::demo_timeout(a.timeout)?;
+    Ok(match crate::demo::run::demo_gather(timeout).await {
         Ok((server, cfg, _ca)) => {
             if a.output.format == Format::Table {
                 let _ = writeln!(
@@ -544,9 +399,7 @@ async fn run_demo(
                     server.udp, server.tcp, server.tls, server.username, server.realm
                 );
             }
-            let code =
-                gather_and_render(cfg, &a.output, CiConfig::default(), out, err, style, cancel)
-                    .await;
+            let code = gather_and_render(cfg, a.output.format, out, err, style, cancel).await;
             server.shutdown().await;
             code
         }
@@ -554,7 +407,7 @@ async fn run_demo(
             let _ = writeln!(err, "iceprobe: demo: cannot start the local server: {e}");
             1
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -176,6 +176,14 @@ impl Serialize for ServerUrl {
     }
 }
 
+/// Reports carry URLs as their text; reading one back parses it again.
+impl<'de> serde::Deserialize<'de> for ServerUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ServerUrl, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a server URL was rejected. Every variant carries the offending input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{assert_no_secret, Coturn, LeafKind, TestPki, Testbed, SERVER_IP};
 use iceprobe::ice_url::Protocol;
 use iceprobe::model::check::{CheckReport, CheckRow, RowVerdict, Stage};
-use iceprobe::model::Phase;
+use iceprobe::model::{Family, Outcome, Phase};
 use iceprobe::secret::Secret;
 
 const USER: &str = "alice";
@@ -58,17 +58,11 @@ fn check(
 /// The failed stage's (phase, code, reason, cause); panics if the stage did not fail.
 fn failure<T: std::fmt::Debug>(stage: &Stage<T>) -> (Phase, Option<u16>, String, String) {
     match stage {
-        Stage::Failed {
-            phase,
-            code,
-            reason,
-            cause,
-            ..
-        } => (
-            *phase,
-            *code,
-            reason.clone().unwrap_or_default(),
-            cause.clone(),
+        Outcome::Failed(f) => (
+            f.failure.phase,
+            f.failure.code,
+            f.failure.reason.clone().unwrap_or_default(),
+            f.failure.cause.clone(),
         ),
         other => panic!("expected a failed stage, got {other:?}"),
     }
@@ -99,10 +93,10 @@ fn assert_healthy(row: &CheckRow, relay_ip: Ipv4Addr, timeout_ms: u64) {
     assert_eq!(row.connect.is_ok(), connected, "{what}: {:?}", row.connect);
     assert_eq!(row.tls.is_ok(), tls, "{what}: {:?}", row.tls);
     if !connected {
-        assert!(matches!(row.connect, Stage::NotChecked { .. }));
+        assert!(matches!(row.connect, Outcome::NotChecked { .. }));
     }
     if !tls {
-        assert!(matches!(row.tls, Stage::NotChecked { .. }));
+        assert!(matches!(row.tls, Outcome::NotChecked { .. }));
     }
     for (name, stage) in [
         ("connect", row.connect.ms()),
@@ -140,7 +134,7 @@ fn assert_healthy(row: &CheckRow, relay_ip: Ipv4Addr, timeout_ms: u64) {
         "iceprobe.test"
     );
     let alloc = row.allocate.info().expect("allocate ok");
-    let relayed: SocketAddr = alloc.relayed.parse().expect("relayed address");
+    let relayed: SocketAddr = alloc.relayed;
     assert_eq!(relayed.ip(), relay_ip, "{what}");
     assert!(RELAY_PORTS.contains(&relayed.port()), "{what}: {relayed}");
     assert_eq!(alloc.integrity, Some(true), "{what}");
@@ -150,7 +144,7 @@ fn assert_healthy(row: &CheckRow, relay_ip: Ipv4Addr, timeout_ms: u64) {
         let info = echo
             .info()
             .unwrap_or_else(|| panic!("{what}: echo {echo:?}"));
-        let peer: SocketAddr = info.peer.parse().expect("peer address");
+        let peer: SocketAddr = info.peer;
         assert_eq!(peer.ip(), relay_ip, "{what}");
         assert!(RELAY_PORTS.contains(&peer.port()), "{what}: {peer}");
         assert_ne!(peer, relayed, "{what}: the peer is a second allocation");
@@ -235,12 +229,18 @@ fn healthy_udp_tcp_tls_dtls_server_passes_every_stage() {
     for row in &r.rows {
         assert_eq!(row.verdict, RowVerdict::Pass, "{row:#?}");
         assert!(row.warnings.is_empty(), "{:?}", row.warnings);
-        assert_eq!(row.family, "ipv4");
-        assert!(matches!(row.dns, Stage::NotChecked { .. }), "IP literal");
+        assert_eq!(row.family, Some(Family::Ipv4));
+        assert!(matches!(row.dns, Outcome::NotChecked { .. }), "IP literal");
         assert_healthy(row, SERVER_IP, r.timeout_ms);
     }
-    assert_eq!(row(&r, Protocol::Udp).address, "198.18.0.1:3478");
-    assert_eq!(row(&r, Protocol::Tls).address, "198.18.0.1:5349");
+    assert_eq!(
+        row(&r, Protocol::Udp).address,
+        Some("198.18.0.1:3478".parse().unwrap())
+    );
+    assert_eq!(
+        row(&r, Protocol::Tls).address,
+        Some("198.18.0.1:5349".parse().unwrap())
+    );
     let tls = row(&r, Protocol::Tls).tls.info().expect("tls info");
     assert!(tls.version.starts_with("TLSv1."), "{}", tls.version);
     assert!(!tls.cipher.is_empty());
@@ -257,7 +257,7 @@ fn healthy_udp_tcp_tls_dtls_server_passes_every_stage() {
         "{leaf_info:?}"
     );
     let dtls_row = row(&r, Protocol::Dtls);
-    assert_eq!(dtls_row.address, "198.18.0.1:5349");
+    assert_eq!(dtls_row.address, Some("198.18.0.1:5349".parse().unwrap()));
     let dtls = dtls_row.tls.info().expect("dtls info");
     assert_eq!(dtls.version, "DTLSv1.2");
     assert!(dtls.cipher.starts_with("TLS_ECDHE_"), "{}", dtls.cipher);
@@ -303,7 +303,7 @@ fn wrong_password_fails_allocate_with_401_cause() {
     assert_eq!((phase, code), (Phase::TurnAuth, Some(401)));
     assert!(cause.contains("wrong TURN credentials"), "{cause}");
     for stage in [&row.permission, &row.channel, &row.release] {
-        assert!(matches!(stage, Stage::NotChecked { .. }), "{stage:?}");
+        assert!(matches!(stage, Outcome::NotChecked { .. }), "{stage:?}");
     }
     assert!(
         r.fix.iter().any(|f| f.contains("wrong TURN credentials")),
@@ -395,7 +395,7 @@ fn tls_failure(kind: LeafKind, want: &str) {
         if row.transport == Protocol::Tls {
             assert!(row.connect.is_ok(), "{what}: {:?}", row.connect);
         } else {
-            assert!(matches!(row.connect, Stage::NotChecked { .. }), "{what}");
+            assert!(matches!(row.connect, Outcome::NotChecked { .. }), "{what}");
         }
         let (phase, _, reason, cause) = failure(&row.tls);
         assert_eq!(phase, Phase::Tls, "{what}");
@@ -493,7 +493,7 @@ fn udp_dropped_by_firewall_fails_udp_only_with_warning() {
         assert_healthy(row, SERVER_IP, r.timeout_ms);
     }
     assert!(
-        r.warnings.iter().any(|w| w.kind == "udp-blocked"),
+        r.warnings.iter().any(|w| w.kind.as_str() == "udp-blocked"),
         "{:?}",
         r.warnings
     );
@@ -527,7 +527,7 @@ fn cgnat_relay_address_warns_private_relay() {
     let w = row
         .warnings
         .iter()
-        .find(|w| w.kind == "private-relay-address")
+        .find(|w| w.kind.as_str() == "private-relay-address")
         .unwrap_or_else(|| panic!("{:?}", row.warnings));
     assert!(w.message.contains("100.64.7.1"), "{}", w.message);
     assert!(
@@ -715,20 +715,24 @@ fn try_alternate_is_followed_once_and_both_rows_reported() {
     assert_eq!(r.rows.len(), 2, "{:#?}", r.rows);
     let first = &r.rows[0];
     assert_eq!(
-        first.alternate_server.as_deref(),
-        Some("198.18.0.2:3479"),
+        first.alternate_server,
+        Some("198.18.0.2:3479".parse().unwrap()),
         "{first:#?}"
     );
     assert!(
-        first.warnings.iter().any(|w| w.kind == "redirected"),
+        first
+            .warnings
+            .iter()
+            .any(|w| w.kind.as_str() == "redirected"),
         "{first:#?}"
     );
     let second = &r.rows[1];
     assert_eq!(
-        second.url, url,
+        second.url.to_string(),
+        url,
         "the alternate row belongs to the URL given"
     );
-    assert_eq!(second.address, "198.18.0.2:3479");
+    assert_eq!(second.address, Some("198.18.0.2:3479".parse().unwrap()));
     assert!(
         second.send_echo.is_ok() && second.release.is_ok(),
         "{second:#?}"
@@ -775,8 +779,11 @@ fn ipv6_check_asks_for_an_ipv6_relay() {
     );
     assert_eq!(r.rows.len(), 1);
     let row = &r.rows[0];
-    assert_eq!(row.family, "ipv6");
+    assert_eq!(row.family, Some(Family::Ipv6));
     let relayed = &row.allocate.info().expect("allocated").relayed;
-    assert!(relayed.starts_with("[fd00::1]:"), "IPv6 relay: {relayed}");
+    assert!(
+        relayed.to_string().starts_with("[fd00::1]:"),
+        "IPv6 relay: {relayed}"
+    );
     assert!(row.send_echo.is_ok(), "{row:#?}");
 }

@@ -8,7 +8,10 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Coturn, Netns, Testbed, SERVER_IP, SERVER_IP2};
-use iceprobe::model::check::{CheckReport, Stage};
+use std::net::IpAddr;
+
+use iceprobe::model::check::CheckReport;
+use iceprobe::model::Outcome;
 
 /// dnsmasq inside a namespace, stopped by PID on drop.
 struct Dnsmasq(Child);
@@ -120,21 +123,25 @@ fn srv_targets_are_probed_and_named() {
     let probed: Vec<_> = r
         .rows
         .iter()
-        .map(|row| (row.probed_url.as_str(), row.address.as_str()))
+        .map(|row| {
+            let address = row.address.map(|a| a.to_string()).unwrap_or_default();
+            (row.probed_url.to_string(), address)
+        })
         .collect();
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
     assert_eq!(
         probed,
         vec![
-            ("turn:turn1.turn.test", "198.18.0.1:3478"),
-            ("turn:turn2.turn.test:3479", "198.18.0.2:3479")
+            s("turn:turn1.turn.test", "198.18.0.1:3478"),
+            s("turn:turn2.turn.test:3479", "198.18.0.2:3479")
         ],
         "priority order, each target resolved"
     );
     for row in &r.rows {
-        assert_eq!(row.url, "turn:turn.test");
+        assert_eq!(row.url.to_string(), "turn:turn.test");
         match &row.dns {
-            Stage::Ok { info, .. } => assert_eq!(
-                info.srv,
+            Outcome::Ok(p) => assert_eq!(
+                p.info.srv,
                 vec!["turn1.turn.test:3478", "turn2.turn.test:3479"]
             ),
             other => panic!("{other:?}"),
@@ -161,11 +168,14 @@ fn without_srv_records_the_name_itself_is_probed() {
     let r: CheckReport = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{:#?}", r.rows);
     assert_eq!(r.rows.len(), 1);
-    assert_eq!(r.rows[0].address, "198.18.0.1:3478");
+    assert_eq!(r.rows[0].address, Some("198.18.0.1:3478".parse().unwrap()));
     match &r.rows[0].dns {
-        Stage::Ok { info, .. } => {
-            assert!(info.srv.is_empty());
-            assert_eq!(info.addresses, vec!["198.18.0.1"]);
+        Outcome::Ok(p) => {
+            assert!(p.info.srv.is_empty());
+            assert_eq!(
+                p.info.addresses,
+                vec!["198.18.0.1".parse::<IpAddr>().unwrap()]
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -10,8 +10,9 @@ use std::time::Instant;
 use common::{assert_no_secret, Coturn, LeafKind, TestPki, Testbed, CLIENT_PUBLIC_IP, SERVER_IP};
 use iceprobe::candidate::CandidateType;
 use iceprobe::ice_url::Protocol;
+use iceprobe::model::gather::{GatherEvent as Event, GatherReport};
+use iceprobe::model::Outcome;
 use iceprobe::model::Phase;
-use iceprobe::model::{Event, Expectation, GatherReport};
 
 const USER: &str = "alice";
 const PASS: &str = "correct-horse-battery";
@@ -135,8 +136,8 @@ fn udp_tcp_tls_relays_with_correct_protocols() {
         assert!(c.elapsed_ms > 0.0 && c.elapsed_ms < r.duration_ms);
     }
     assert!(relays[0].priority > relays[1].priority && relays[1].priority > relays[2].priority);
-    for s in r.servers.iter().filter(|s| s.url.starts_with("turn")) {
-        assert!(matches!(s.relay, Expectation::Ok { .. }), "{s:?}");
+    for s in r.servers.iter().filter(|s| s.url.is_turn()) {
+        assert!(matches!(s.relay, Outcome::Ok(_)), "{s:?}");
         assert_eq!(s.released, Some(true), "allocation released: {s:?}");
     }
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
@@ -172,12 +173,12 @@ fn wrong_password_gives_401_event_and_exit_1() {
         })
         .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].phase, Phase::TurnAuth);
-    assert_eq!(errors[0].code, Some(401));
+    assert_eq!(errors[0].failure.phase, Phase::TurnAuth);
+    assert_eq!(errors[0].failure.code, Some(401));
     assert!(
-        errors[0].cause.contains("wrong TURN credentials"),
+        errors[0].failure.cause.contains("wrong TURN credentials"),
         "{}",
-        errors[0].cause
+        errors[0].failure.cause
     );
     assert!(matches!(events.last(), Some(Event::Summary(_))));
 }
@@ -219,11 +220,11 @@ fn rest_secret_credentials_work_and_wrong_secret_is_explained() {
     );
     let r = report(&bad);
     assert_eq!(bad.status.code(), Some(1));
-    assert_eq!(r.errors[0].code, Some(401));
+    assert_eq!(r.errors[0].failure.code, Some(401));
     assert!(
-        r.errors[0].cause.contains("REST credential"),
+        r.errors[0].failure.cause.contains("REST credential"),
         "{}",
-        r.errors[0].cause
+        r.errors[0].failure.cause
     );
 }
 
@@ -258,8 +259,12 @@ fn silent_port_times_out_within_the_deadline() {
     assert!(wall.as_secs_f64() < 10.0, "process took {wall:?}");
     assert!(!r.errors.is_empty());
     for e in &r.errors {
-        assert_eq!(e.phase, Phase::Timeout, "{e:?}");
-        assert!(e.cause.contains("silent on UDP 3999"), "{}", e.cause);
+        assert_eq!(e.failure.phase, Phase::Timeout, "{e:?}");
+        assert!(
+            e.failure.cause.contains("silent on UDP 3999"),
+            "{}",
+            e.failure.cause
+        );
     }
 }
 
@@ -287,8 +292,12 @@ fn bad_certificates_give_structured_tls_errors() {
         let r = report(&out);
         assert_eq!(out.status.code(), Some(1), "{kind:?}");
         let e = &r.errors[0];
-        assert_eq!(e.phase, Phase::Tls, "{kind:?}: {e:?}");
-        assert!(e.cause.contains(want), "{kind:?}: {}", e.cause);
+        assert_eq!(e.failure.phase, Phase::Tls, "{kind:?}: {e:?}");
+        assert!(
+            e.failure.cause.contains(want),
+            "{kind:?}: {}",
+            e.failure.cause
+        );
         coturn.stop();
     }
     // --insecure accepts the expired certificate and says so.
@@ -346,7 +355,7 @@ fn relay_only_yields_relays_only() {
     assert!(r
         .servers
         .iter()
-        .all(|s| matches!(s.srflx, Expectation::NotChecked { .. })));
+        .all(|s| matches!(s.srflx, Outcome::NotChecked { .. })));
 }
 
 #[test]

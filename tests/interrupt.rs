@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iceprobe::model::GatherReport;
+use iceprobe::model::gather::GatherReport;
 use iceprobe::proto::stun::{self, method, Class};
 use rtc::stun::attributes::{ATTR_NONCE, ATTR_REALM};
 use rtc::stun::error_code::{ErrorCode, ErrorCodeAttribute};

@@ -9,7 +9,52 @@
 //! they agree on STUN-vs-TURN, host, port and transport (`turn:h` and `turn:h?transport=udp` are
 //! one probe; `stun:h` and `turn:h` are two, because TURN goes on to allocate).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::ice_url::{Host, Protocol, Scheme, ServerUrl, DEFAULT_PORT, DEFAULT_TLS_PORT};
+use crate::model::check::{DnsInfo, Stage};
+use crate::net::tls::TlsOptions;
+use crate::net::udp::MuxPool;
+use crate::secret::Secret;
+
+/// Settings shared by every row of a run.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Initial RTO over UDP.
+    pub rto: Duration,
+    /// TLS verification.
+    pub tls: TlsOptions,
+    /// Ask for an IPv6 relay (REQUESTED-ADDRESS-FAMILY).
+    pub ipv6_relay: bool,
+    /// Credentials came from a REST secret.
+    pub rest_credentials: bool,
+    /// Wall-clock time the run started (Unix seconds): recognises expired REST usernames.
+    pub now_unix: u64,
+    /// Longest wait for the echoes, within the deadline.
+    pub echo_timeout: Duration,
+    /// UDP sockets shared by the rows of one run ([`crate::check::run::check`] gives each run
+    /// a fresh pool).
+    pub udp: Arc<MuxPool>,
+}
+
+/// What one row probes: a target at one of its addresses.
+#[derive(Debug, Clone)]
+pub struct RowInput {
+    /// The URL as given.
+    pub url: ServerUrl,
+    /// The URL probed for this transport.
+    pub probed: ServerUrl,
+    /// The server address.
+    pub addr: SocketAddr,
+    /// DNS stage for the host (shared by its rows).
+    pub dns: Stage<DnsInfo>,
+    /// TURN username.
+    pub username: Option<String>,
+    /// TURN credential.
+    pub password: Option<Secret>,
+}
 
 /// One thing to probe: a server URL over one transport.
 #[derive(Debug, Clone, PartialEq, Eq)]

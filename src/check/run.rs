@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::plan::{plan, Target};
-use super::probe::{probe_row, ProbeConfig, RowInput};
+use super::plan::{plan, ProbeConfig, RowInput, Target};
+use super::probe::probe_row;
 use super::stages::{no_address_of_family, not_started, redirect_not_followed};
-use super::verdict::{
-    check_verdict, cross_warnings, fix_list, row_verdict, row_warnings, CERT_EXPIRY_WARN_DAYS,
-};
+use super::verdict::{check_verdict, cross_warnings, finish_row, fix_list, CERT_EXPIRY_WARN_DAYS};
 use crate::ice_url::{Host, ServerUrl};
 use crate::model::check::*;
-use crate::model::Phase;
+use crate::model::{ms, Outcome};
 use crate::net::dns::{self, Families};
+use crate::probe::failure::dns_failure;
+use crate::probe::Budget;
 use crate::servers::IceServer;
 
 /// Everything `check` needs, validated.
@@ -31,7 +31,7 @@ pub struct CheckConfig {
     pub all_transports: bool,
     /// Address families.
     pub families: Families,
-    /// Deadline for the whole run.
+    /// Deadline for the whole run, releases included.
     pub timeout: Duration,
     /// Rows probed at once.
     pub concurrency: usize,
@@ -43,10 +43,6 @@ pub struct CheckConfig {
 
 /// A host's DNS stage and the addresses it found.
 type Resolved = (Stage<DnsInfo>, Vec<SocketAddr>);
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 /// Resolve one host (both families; the caller filters), timed, as a DNS stage.
 async fn resolve(url: &ServerUrl, deadline: Instant) -> Resolved {
@@ -60,32 +56,19 @@ async fn resolve(url: &ServerUrl, deadline: Instant) -> Resolved {
     let both = Families { v4: true, v6: true };
     match dns::resolve(url, both, deadline.into()).await {
         Ok(addrs) => (
-            Stage::Ok {
-                ms: ms(started.elapsed()),
-                info: DnsInfo {
-                    addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
+            Stage::ok(
+                ms(started.elapsed()),
+                DnsInfo {
+                    addresses: addrs.iter().map(|a| a.ip()).collect(),
                     srv: vec![],
                 },
-            },
+            ),
             addrs,
         ),
-        Err(e) => {
-            let phase = if matches!(e, dns::DnsError::Timeout { .. }) {
-                Phase::Timeout
-            } else {
-                Phase::Dns
-            };
-            (
-                Stage::Failed {
-                    ms: Some(ms(started.elapsed())),
-                    phase,
-                    code: None,
-                    reason: Some(e.to_string()),
-                    cause: e.to_string(),
-                },
-                vec![],
-            )
-        }
+        Err(e) => (
+            Stage::fail(Some(ms(started.elapsed())), dns_failure(&e)),
+            vec![],
+        ),
     }
 }
 
@@ -137,7 +120,7 @@ async fn expand_srv(
 /// The row to probe for a 300's ALTERNATE-SERVER: same scheme, transport and credentials, at
 /// the alternate address.
 fn redirect(row: &CheckRow, input: &RowInput) -> Option<RowInput> {
-    let alt: SocketAddr = row.alternate_server.as_deref()?.parse().ok()?;
+    let alt = row.alternate_server?;
     let mut probed = input.probed.clone();
     probed.host = Host::Ip(alt.ip());
     probed.port = alt.port();
@@ -152,13 +135,13 @@ fn redirect(row: &CheckRow, input: &RowInput) -> Option<RowInput> {
 /// A row for a target that never got an address (DNS failed, or no address of the family).
 fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
     fn skipped<T>(why: &str) -> Stage<T> {
-        Stage::not_checked(format!("skipped: {why}"))
+        Stage::not_checked(crate::model::Reason::skipped(why))
     }
     let mut row = CheckRow {
-        url: t.url.to_string(),
-        probed_url: t.probed.to_string(),
-        family: String::new(),
-        address: String::new(),
+        url: t.url.clone(),
+        probed_url: t.probed.clone(),
+        family: None,
+        address: None,
         transport: t.transport,
         turn: t.probed.is_turn(),
         dns,
@@ -176,7 +159,7 @@ fn unreachable_row(t: &Target, dns: Stage<DnsInfo>, why: &str) -> CheckRow {
         warnings: vec![],
         verdict: RowVerdict::Fail,
     };
-    row.verdict = row_verdict(&row);
+    finish_row(&mut row, CERT_EXPIRY_WARN_DAYS);
     row
 }
 
@@ -187,7 +170,9 @@ pub async fn check(
     cancel: watch::Receiver<bool>,
 ) -> CheckReport {
     let t0 = Instant::now();
-    let deadline = t0 + cfg.timeout;
+    let budget = Budget::new(t0, cfg.timeout);
+    // Lookups and the wait for a slot end where the probes do; the rest is the releases'.
+    let deadline = budget.probe_deadline();
     let urls: Vec<ServerUrl> = cfg.servers.iter().map(|s| s.url.clone()).collect();
     let _ = events.send(CheckEvent::Start(CheckStart {
         servers: urls.iter().map(|u| u.to_string()).collect(),
@@ -222,9 +207,9 @@ pub async fn check(
     }
     // Name the SRV targets in each row's DNS stage.
     let with_srv = |t: &Target, dns: Stage<DnsInfo>| match (dns, srv_of.get(&t.url)) {
-        (Stage::Ok { ms, mut info }, Some(srv)) => {
-            info.srv = srv.clone();
-            Stage::Ok { ms, info }
+        (Outcome::Ok(mut p), Some(srv)) => {
+            p.info.srv = srv.clone();
+            Outcome::Ok(p)
         }
         (dns, _) => dns,
     };
@@ -293,12 +278,11 @@ pub async fn check(
                 Ok(p) if Instant::now() < deadline => p.ok(),
                 _ => {
                     let mut row = not_started(&input, concurrency, timeout);
-                    row.warnings = row_warnings(&row, CERT_EXPIRY_WARN_DAYS);
-                    row.verdict = row_verdict(&row);
+                    finish_row(&mut row, CERT_EXPIRY_WARN_DAYS);
                     return (i, vec![row]);
                 }
             };
-            let mut rows = vec![probe_row(&pc, input.clone(), deadline, cancel.clone()).await];
+            let mut rows = vec![probe_row(&pc, input.clone(), budget, cancel.clone()).await];
             // 300 Try Alternate: follow it once, and report both (never a chain of redirects).
             match redirect(&rows[0], &input) {
                 Some(alt) if alt.addr == input.addr => redirect_not_followed(
@@ -306,8 +290,8 @@ pub async fn check(
                     format!("300 Try Alternate names this same server ({}) as ALTERNATE-SERVER: a redirect loop, clients that follow it never get an allocation", input.addr),
                 ),
                 Some(alt) => {
-                    let mut second = probe_row(&pc, alt, deadline, cancel).await;
-                    if let Some(again) = second.alternate_server.clone() {
+                    let mut second = probe_row(&pc, alt, budget, cancel).await;
+                    if let Some(again) = second.alternate_server {
                         redirect_not_followed(
                             &mut second,
                             format!("redirected again, to {again}: a chain or loop of 300 redirects; iceprobe follows one, as clients should not follow more"),
@@ -318,8 +302,7 @@ pub async fn check(
                 None => {}
             }
             for row in rows.iter_mut() {
-                row.warnings = row_warnings(row, CERT_EXPIRY_WARN_DAYS);
-                row.verdict = row_verdict(row);
+                finish_row(row, CERT_EXPIRY_WARN_DAYS);
             }
             (i, rows)
         });
@@ -336,20 +319,18 @@ pub async fn check(
     let warnings = cross_warnings(&rows);
     let fix = fix_list(&rows, &warnings);
     let verdict = check_verdict(&rows);
-    let report = CheckReport {
-        schema_version: CHECK_SCHEMA_VERSION,
-        command: "check".into(),
-        iceprobe_version: env!("CARGO_PKG_VERSION").into(),
-        timeout_ms: cfg.timeout.as_millis() as u64,
-        concurrency,
-        insecure_tls: cfg.probe.tls.insecure,
-        duration_ms: ms(t0.elapsed()),
-        rows,
-        warnings,
-        fix,
-        expectations: Vec::new(),
+    let report = CheckReport::new(
+        CheckBody {
+            timeout_ms: cfg.timeout.as_millis() as u64,
+            concurrency,
+            insecure_tls: cfg.probe.tls.insecure,
+            duration_ms: ms(t0.elapsed()),
+            rows,
+            warnings,
+            fix,
+        },
         verdict,
-    };
+    );
     let _ = events.send(CheckEvent::Summary(Box::new(report.clone())));
     report
 }

@@ -1,73 +1,47 @@
-//! The stages of a check row as values: the blank row (every stage "not reached" or "not
-//! applicable"), skipping what an earlier failure made unreachable, and the mapping of each way
-//! a stage can fail — a driver stop, a TURN error response or timeout, the echo peer's failed
-//! allocation — to a [`Stage::Failed`] with its phase, code, reason and cause.
+//! The stages of a check row as values (pure): the blank row (every stage "not reached" or "not
+//! applicable"), a row that never started, skipping what an earlier failure made unreachable,
+//! a redirect not followed, and the echo peer's failed allocation as the permission stage.
 
 use std::time::Duration;
 
-use super::probe::RowInput;
-use crate::failure::{explain_io, explain_no_answer, explain_turn, ErrorContext};
+use super::plan::RowInput;
 use crate::ice_url::{Host, Protocol};
 use crate::model::check::*;
-use crate::model::Phase;
+use crate::model::{Failure, Family, Outcome, Phase, Reason};
 use crate::net::dns::Families;
-use crate::net::driver::Stop;
-use crate::proto::turn::{TurnFailure, TurnOp};
 
-pub(super) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-pub(super) fn failed<T>(
-    ms: Option<f64>,
-    phase: Phase,
-    code: Option<u16>,
-    reason: Option<String>,
-    cause: String,
-) -> Stage<T> {
-    Stage::Failed {
-        ms,
-        phase,
-        code,
-        reason,
-        cause,
+/// A stage not reached yet, or, when it does not apply to this row, not applicable (`why`).
+fn pending(applies: bool, why: &str) -> Reason {
+    if applies {
+        Reason::NotReached
+    } else {
+        Reason::not_applicable(why)
     }
 }
 
-/// A fresh row with every stage not checked (yet).
+/// A fresh row with every stage not checked (yet): not reached, or not applicable to this row.
 pub(super) fn blank(input: &RowInput) -> CheckRow {
     let turn = input.probed.is_turn();
-    let na_turn = if turn {
-        "not reached"
-    } else {
-        "not applicable: stun: URL"
-    };
+    let proto = input.probed.protocol();
+    let turn_stage = || pending(turn, "stun: URL");
     CheckRow {
-        url: input.url.to_string(),
-        probed_url: input.probed.to_string(),
-        family: if input.addr.is_ipv4() { "ipv4" } else { "ipv6" }.into(),
-        address: input.addr.to_string(),
-        transport: input.probed.protocol(),
+        url: input.url.clone(),
+        probed_url: input.probed.clone(),
+        family: Some(Family::of(input.addr.ip())),
+        address: Some(input.addr),
+        transport: proto,
         turn,
         dns: input.dns.clone(),
-        connect: Stage::not_checked(if input.probed.protocol().is_stream() {
-            "not reached"
-        } else {
-            "not applicable: UDP"
-        }),
-        tls: Stage::not_checked(if input.probed.protocol().is_secure() {
-            "not reached"
-        } else {
-            "not applicable: no TLS"
-        }),
-        binding: Stage::not_checked("not reached"),
-        challenge: Stage::not_checked(na_turn),
-        allocate: Stage::not_checked(na_turn),
-        permission: Stage::not_checked(na_turn),
-        channel: Stage::not_checked(na_turn),
-        send_echo: Stage::not_checked(na_turn),
-        channel_echo: Stage::not_checked(na_turn),
-        release: Stage::not_checked(na_turn),
+        connect: Stage::not_checked(pending(proto.is_stream(), "UDP")),
+        tls: Stage::not_checked(pending(proto.is_secure(), "no TLS")),
+        binding: Stage::not_checked(Reason::NotReached),
+        challenge: Stage::not_checked(turn_stage()),
+        allocate: Stage::not_checked(turn_stage()),
+        permission: Stage::not_checked(turn_stage()),
+        channel: Stage::not_checked(turn_stage()),
+        send_echo: Stage::not_checked(turn_stage()),
+        channel_echo: Stage::not_checked(turn_stage()),
+        release: Stage::not_checked(turn_stage()),
         warnings: vec![],
         verdict: RowVerdict::Fail,
         alternate_server: None,
@@ -79,17 +53,18 @@ pub(super) fn blank(input: &RowInput) -> CheckRow {
 /// server that was never contacted is not reported as "timed out: a firewall drops it".
 pub(super) fn not_started(input: &RowInput, concurrency: usize, timeout: Duration) -> CheckRow {
     let mut row = blank(input);
-    let cause = format!(
-        "not tried: the check's {} deadline passed while this row waited for one of {concurrency} slots (--concurrency); raise --timeout or --concurrency",
-        humantime::format_duration(timeout)
+    let failure = Failure::new(
+        Phase::Timeout,
+        Some("no free slot before the deadline".into()),
+        format!(
+            "not tried: the check's {} deadline passed while this row waited for one of {concurrency} slots (--concurrency); raise --timeout or --concurrency",
+            humantime::format_duration(timeout)
+        ),
     );
-    let reason = Some("no free slot before the deadline".to_string());
     match input.probed.protocol() {
-        Protocol::Udp => row.binding = failed(None, Phase::Timeout, None, reason, cause),
-        Protocol::Dtls => row.tls = failed(None, Phase::Timeout, None, reason, cause),
-        Protocol::Tcp | Protocol::Tls => {
-            row.connect = failed(None, Phase::Timeout, None, reason, cause)
-        }
+        Protocol::Udp => row.binding = Stage::fail(None, failure),
+        Protocol::Dtls => row.tls = Stage::fail(None, failure),
+        Protocol::Tcp | Protocol::Tls => row.connect = Stage::fail(None, failure),
     }
     skip_rest(&mut row, "not tried before the deadline");
     row
@@ -109,43 +84,33 @@ pub(super) fn no_address_of_family(
         ("IPv4", "A", "-4")
     };
     let ask = format!("{flag} asks for {want} only");
+    let fail = |ms, reason: Option<String>, cause: String| {
+        Stage::fail(ms, Failure::new(Phase::Dns, reason, cause))
+    };
     match dns {
-        Stage::Failed { .. } => dns,
-        Stage::Ok { ms, .. } => failed(
-            Some(ms),
-            Phase::Dns,
-            None,
+        Outcome::Failed(_) => dns,
+        Outcome::Ok(p) => fail(
+            Some(p.ms),
             Some(format!("no {record} record")),
             format!("{host} has no {want} address ({record} record), and {ask}: add one to serve {want} clients, or drop {flag}"),
         ),
-        Stage::NotChecked { .. } => match host {
-            Host::Ip(ip) => failed(
-                None,
-                Phase::Dns,
+        Outcome::NotChecked { .. } => match host {
+            Host::Ip(ip) => fail(
                 None,
                 Some(format!("{} literal", if ip.is_ipv4() { "IPv4" } else { "IPv6" })),
                 format!("{host} is not an {want} address, and {ask}: give an {want} address, or drop {flag}"),
             ),
-            Host::Name(_) => failed(
-                None,
-                Phase::Dns,
-                None,
-                None,
-                format!("the lookup of {host} did not finish"),
-            ),
+            Host::Name(_) => fail(None, None, format!("the lookup of {host} did not finish")),
         },
     }
 }
 
 /// Mark every not-yet-reached stage as skipped because an earlier one failed.
 pub(super) fn skip_rest(row: &mut CheckRow, why: &str) {
-    let reason = format!("skipped: {why}");
     macro_rules! skip {
         ($($f:ident),*) => {$(
-            if let Stage::NotChecked { reason: r } = &row.$f {
-                if r == "not reached" {
-                    row.$f = Stage::not_checked(reason.clone());
-                }
+            if row.$f.reason() == Some(&Reason::NotReached) {
+                row.$f = Stage::not_checked(Reason::skipped(why));
             }
         )*};
     }
@@ -163,98 +128,19 @@ pub(super) fn skip_rest(row: &mut CheckRow, why: &str) {
     );
 }
 
-pub(super) fn stage_cast<T, U>(s: &Stage<T>) -> Stage<U> {
-    match s {
-        Stage::Failed {
-            ms,
-            phase,
-            code,
-            reason,
-            cause,
-        } => Stage::Failed {
-            ms: *ms,
-            phase: *phase,
-            code: *code,
-            reason: reason.clone(),
-            cause: cause.clone(),
-        },
-        Stage::NotChecked { reason } => Stage::NotChecked {
-            reason: reason.clone(),
-        },
-        Stage::Ok { ms, .. } => Stage::Failed {
-            ms: Some(*ms),
-            phase: Phase::Timeout,
-            code: None,
-            reason: None,
-            cause: "internal: unexpected state".into(),
-        },
-    }
-}
-
-/// The stage for a driver stop; `rejected` summarises replies the machine discarded.
-pub(super) fn stop_stage<T>(
-    stop: &Stop,
-    proto: Protocol,
-    port: u16,
-    rejected: Option<String>,
-) -> Stage<T> {
-    match stop {
-        Stop::Deadline | Stop::Done => failed(
-            None,
-            Phase::Timeout,
-            None,
-            rejected.as_ref().map(|_| "replies rejected".to_string()),
-            explain_no_answer(proto, port, None, rejected.as_deref()),
-        ),
-        Stop::Cancelled => failed(
-            None,
-            Phase::Timeout,
-            None,
-            Some("cancelled".into()),
-            "interrupted (Ctrl-C or SIGTERM)".into(),
-        ),
-        Stop::Closed => failed(
-            None,
-            Phase::Connect,
-            None,
-            Some("connection closed".into()),
-            "the server closed the connection".into(),
-        ),
-        Stop::Io(e) => {
-            let (phase, cause) = explain_io(proto, port, e);
-            failed(None, phase, None, Some(e.to_string()), cause)
-        }
-    }
-}
-
-pub(super) fn turn_failure<T>(
-    op: TurnOp,
-    failure: TurnFailure,
-    proto: Protocol,
-    port: u16,
-    ctx: &ErrorContext,
-) -> Stage<T> {
-    let e = explain_turn(op, &failure, proto, port, ctx);
-    failed(None, e.phase, e.code, e.reason, e.cause)
-}
-
 /// A 300 redirect that will not be followed (it points back at the same server, or it is a
 /// second redirect): the stage that recorded "redirected" becomes a failure with `cause`.
 pub(super) fn redirect_not_followed(row: &mut CheckRow, cause: String) {
     fn fix<T>(s: &mut Stage<T>, cause: &str) -> bool {
-        match s {
-            Stage::NotChecked { reason } if reason.starts_with("300 Try Alternate") => {
-                *s = failed(
-                    None,
-                    Phase::TurnAllocate,
-                    Some(300),
-                    Some("Try Alternate".into()),
-                    cause.to_string(),
-                );
-                true
-            }
-            _ => false,
+        if !matches!(s.reason(), Some(Reason::Redirected(_))) {
+            return false;
         }
+        *s = Stage::fail(
+            None,
+            Failure::new(Phase::TurnAllocate, Some("Try Alternate".into()), cause)
+                .with_code(Some(300)),
+        );
+        true
     }
     if !fix(&mut row.challenge, &cause) {
         fix(&mut row.allocate, &cause);
@@ -266,30 +152,20 @@ pub(super) fn redirect_not_followed(row: &mut CheckRow, cause: String) {
 /// A check row holds two allocations at once under one username, so a 486 names the quota it
 /// needs.
 pub(super) fn peer_allocation_failure(peer: Stage<Nothing>) -> Stage<Nothing> {
-    let Stage::Failed {
-        ms,
-        code,
-        reason,
-        cause,
-        ..
-    } = peer
-    else {
-        return failed(
-            None,
-            Phase::Relay,
-            None,
-            None,
-            "could not create the second (peer) allocation used for the echo test".into(),
-        );
+    const WHAT: &str = "could not create the second (peer) allocation used for the echo test";
+    let Outcome::Failed(StageFailure { ms, failure }) = peer else {
+        return Stage::fail(None, Failure::new(Phase::Relay, None, WHAT));
     };
-    let mut cause =
-        format!("could not create the second (peer) allocation used for the echo test: {cause}");
-    if code == Some(486) {
+    let mut cause = format!("{WHAT}: {}", failure.cause);
+    if failure.code == Some(486) {
         cause.push_str(
             "; a check row holds two allocations at once (the one under test and its echo peer), so user-quota must be at least 2",
         );
     }
-    failed(ms, Phase::Relay, code, reason, cause)
+    Stage::fail(
+        ms,
+        Failure::new(Phase::Relay, failure.reason, cause).with_code(failure.code),
+    )
 }
 
 #[cfg(test)]
@@ -309,14 +185,16 @@ mod tests {
         let name = Host::Name("turn.example.org".into());
         let lit4 = Host::Ip("198.18.0.1".parse().unwrap());
         let lit6 = Host::Ip("2001:db8::1".parse().unwrap());
-        let resolved = || Stage::Ok {
-            ms: 3.5,
-            info: DnsInfo {
-                addresses: vec!["198.18.0.1".into()],
-                srv: vec![],
-            },
+        let resolved = || {
+            Stage::ok(
+                3.5,
+                DnsInfo {
+                    addresses: vec!["198.18.0.1".parse().unwrap()],
+                    srv: vec![],
+                },
+            )
         };
-        let gone = || failed(Some(9.0), Phase::Dns, None, None, "NXDOMAIN".into());
+        let gone = || Stage::fail(Some(9.0), Failure::new(Phase::Dns, None, "NXDOMAIN"));
         let literal = || Stage::not_checked("IP literal: no DNS");
         type Want = (Option<f64>, Option<&'static str>, &'static str);
         let cases: Vec<(&str, &Host, Stage<DnsInfo>, Families, Want)> = vec![
@@ -334,17 +212,11 @@ mod tests {
         ];
         for (what, host, dns, families, (want_ms, want_reason, want_cause)) in cases {
             match no_address_of_family(host, dns, families) {
-                Stage::Failed {
-                    ms,
-                    phase,
-                    reason,
-                    cause,
-                    ..
-                } => {
-                    assert_eq!(phase, Phase::Dns, "{what}");
+                Outcome::Failed(StageFailure { ms, failure }) => {
+                    assert_eq!(failure.phase, Phase::Dns, "{what}");
                     assert_eq!(ms, want_ms, "{what}");
-                    assert_eq!(reason.as_deref(), want_reason, "{what}");
-                    assert_eq!(cause, want_cause, "{what}");
+                    assert_eq!(failure.reason.as_deref(), want_reason, "{what}");
+                    assert_eq!(failure.cause, want_cause, "{what}");
                 }
                 other => panic!("{what}: must fail, got {other:?}"),
             }
@@ -353,39 +225,84 @@ mod tests {
 
     #[test]
     fn peer_allocation_failures_keep_code_and_cause() {
-        let quota = turn_failure::<Nothing>(
-            TurnOp::Allocate,
-            TurnFailure::Rejected(crate::proto::stun::ErrorCode {
-                code: 486,
-                reason: "Allocation Quota Reached".into(),
-                alternate_server: None,
-            }),
-            Protocol::Udp,
-            3478,
-            &ErrorContext::default(),
+        use crate::probe::explain::ErrorContext;
+        use crate::probe::failure::{stop_failure, turn_failure};
+        use crate::proto::turn::{TurnFailure, TurnOp};
+        let quota = Stage::fail(
+            None,
+            turn_failure(
+                TurnOp::Allocate,
+                &TurnFailure::Rejected(crate::proto::stun::ErrorCode {
+                    code: 486,
+                    reason: "Allocation Quota Reached".into(),
+                    alternate_server: None,
+                }),
+                Protocol::Udp,
+                3478,
+                &ErrorContext::default(),
+            ),
         );
-        let Stage::Failed {
-            phase,
-            code,
-            reason,
-            cause,
-            ..
-        } = peer_allocation_failure(quota)
-        else {
+        let Outcome::Failed(StageFailure { failure, .. }) = peer_allocation_failure(quota) else {
             panic!("must fail");
         };
-        assert_eq!((phase, code), (Phase::Relay, Some(486)));
-        assert_eq!(reason.as_deref(), Some("Allocation Quota Reached"));
-        assert!(cause.starts_with("could not create the second (peer) allocation"));
-        assert!(cause.contains("allocation quota reached"), "{cause}");
-        assert!(cause.contains("user-quota must be at least 2"), "{cause}");
+        assert_eq!((failure.phase, failure.code), (Phase::Relay, Some(486)));
+        assert_eq!(failure.reason.as_deref(), Some("Allocation Quota Reached"));
+        assert!(failure
+            .cause
+            .starts_with("could not create the second (peer) allocation"));
+        assert!(
+            failure.cause.contains("allocation quota reached"),
+            "{failure:?}"
+        );
+        assert!(
+            failure.cause.contains("user-quota must be at least 2"),
+            "{failure:?}"
+        );
 
-        let silent = stop_stage::<Nothing>(&Stop::Deadline, Protocol::Udp, 3478, None);
-        let Stage::Failed { code, cause, .. } = peer_allocation_failure(silent) else {
+        let silent = Stage::fail(
+            None,
+            stop_failure(
+                &crate::net::driver::Stop::Deadline,
+                Phase::TurnAllocate,
+                Protocol::Udp,
+                3478,
+                None,
+            ),
+        );
+        let Outcome::Failed(StageFailure { failure, .. }) = peer_allocation_failure(silent) else {
             panic!("must fail");
         };
-        assert_eq!(code, None);
-        assert!(cause.contains("server silent on UDP 3478"), "{cause}");
-        assert!(!cause.contains("user-quota"), "{cause}");
+        assert_eq!(failure.code, None);
+        assert!(
+            failure.cause.contains("server silent on UDP 3478"),
+            "{failure:?}"
+        );
+        assert!(!failure.cause.contains("user-quota"), "{failure:?}");
+    }
+
+    #[test]
+    fn skipping_touches_only_stages_not_reached() {
+        let input = RowInput {
+            url: "turn:198.18.0.1?transport=tcp".parse().unwrap(),
+            probed: "turn:198.18.0.1?transport=tcp".parse().unwrap(),
+            addr: "198.18.0.1:3478".parse().unwrap(),
+            dns: Stage::not_checked("IP literal: no DNS"),
+            username: None,
+            password: None,
+        };
+        let mut row = blank(&input);
+        row.connect = Stage::ok(1.0, Nothing {});
+        row.tls = Stage::not_checked(Reason::not_applicable("no TLS"));
+        skip_rest(&mut row, "no allocation");
+        assert!(row.connect.is_ok());
+        assert_eq!(row.tls.reason(), Some(&Reason::not_applicable("no TLS")));
+        assert_eq!(
+            row.binding.reason(),
+            Some(&Reason::skipped("no allocation"))
+        );
+        assert_eq!(
+            row.release.reason(),
+            Some(&Reason::skipped("no allocation"))
+        );
     }
 }

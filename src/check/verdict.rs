@@ -5,69 +5,18 @@
 //! Unknown is not false: a `not-checked` stage never counts as a failure, and a warning is only
 //! raised from something that was measured.
 
-use std::net::{IpAddr, SocketAddr};
-
-use crate::ice_url::{Protocol, ServerUrl};
+use crate::ice_url::Protocol;
+use crate::ip_class::non_public;
 use crate::model::check::{
-    failed_stages, row_failed, row_label, CheckRow, RowVerdict, StageStatus, Warning,
+    failed_stages, row_failed, row_label, CheckRow, RowVerdict, Warning, WarningKind,
 };
 use crate::model::tls::Verification;
-use crate::model::Verdict;
+use crate::model::{Family, Outcome, Verdict};
 
 pub use crate::model::check::CERT_EXPIRY_WARN_DAYS;
 
-/// The stable `kind` of each [`Warning`].
-pub mod kind {
-    /// The relayed address is private, loopback, link-local, CGNAT or ULA.
-    pub const PRIVATE_RELAY_ADDRESS: &str = "private-relay-address";
-    /// The leaf certificate expires within [`super::CERT_EXPIRY_WARN_DAYS`].
-    pub const CERTIFICATE_EXPIRING: &str = "certificate-expiring";
-    /// The Binding response had no (valid) FINGERPRINT.
-    pub const NO_FINGERPRINT: &str = "no-fingerprint";
-    /// The Allocate success response had no MESSAGE-INTEGRITY.
-    pub const NO_MESSAGE_INTEGRITY: &str = "no-message-integrity";
-    /// The Allocate success response had an invalid MESSAGE-INTEGRITY.
-    pub const BAD_MESSAGE_INTEGRITY: &str = "bad-message-integrity";
-    /// STUN Binding works on a TURN URL, TURN does not.
-    pub const STUN_OK_TURN_FAILED: &str = "stun-ok-turn-failed";
-    /// `--insecure`: the certificate was not verified.
-    pub const TLS_NOT_VERIFIED: &str = "tls-not-verified";
-    /// UDP works on a host, TCP or TLS does not.
-    pub const UDP_ONLY: &str = "udp-only";
-    /// TCP or TLS works on a host, UDP does not.
-    pub const UDP_BLOCKED: &str = "udp-blocked";
-    /// The server answered Allocate with 300 Try Alternate (followed in the next row).
-    pub const REDIRECTED: &str = "redirected";
-    /// Every kind, in schema order (the schema test compares against this list).
-    pub const ALL: &[&str] = &[
-        PRIVATE_RELAY_ADDRESS,
-        CERTIFICATE_EXPIRING,
-        NO_FINGERPRINT,
-        NO_MESSAGE_INTEGRITY,
-        BAD_MESSAGE_INTEGRITY,
-        STUN_OK_TURN_FAILED,
-        TLS_NOT_VERIFIED,
-        UDP_ONLY,
-        UDP_BLOCKED,
-        REDIRECTED,
-    ];
-}
-
-fn warning(kind: &str, message: String) -> Warning {
-    Warning {
-        kind: kind.to_string(),
-        message,
-    }
-}
-
-use crate::ip_class::non_public;
-
-/// The IP of `ip` or `ip:port` text.
-fn parse_ip(s: &str) -> Option<IpAddr> {
-    s.parse::<SocketAddr>()
-        .map(|a| a.ip())
-        .or_else(|_| s.parse::<IpAddr>())
-        .ok()
+fn warning(kind: WarningKind, message: String) -> Warning {
+    Warning { kind, message }
 }
 
 /// Warnings about one finished row (pure). `expiry_threshold_days` is normally
@@ -86,7 +35,7 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
                 None => "it would have verified".to_string(),
             };
             out.push(warning(
-                kind::TLS_NOT_VERIFIED,
+                WarningKind::TlsNotVerified,
                 format!(
                     "TLS certificate not verified (--insecure); {why}: browsers verify it, so drop --insecure to test what they see"
                 ),
@@ -100,7 +49,7 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
                     n => format!("in {n} days"),
                 };
                 out.push(warning(
-                    kind::CERTIFICATE_EXPIRING,
+                    WarningKind::CertificateExpiring,
                     format!(
                         "TLS certificate {} expires {days} (not after {}): renew it before clients start failing",
                         leaf.subject, leaf.not_after
@@ -112,16 +61,17 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
     if let Some(b) = row.binding.info() {
         if !b.fingerprint {
             out.push(warning(
-                kind::NO_FINGERPRINT,
+                WarningKind::NoFingerprint,
                 "the server answers STUN Binding without FINGERPRINT (RFC 8489 §14.7): clients that demultiplex STUN by FINGERPRINT may drop its answers; enable fingerprint in coturn".to_string(),
             ));
         }
     }
     if let Some(a) = row.allocate.info() {
-        if let Some(ip) = parse_ip(&a.relayed) {
+        {
+            let ip = a.relayed.ip();
             if let Some(what) = non_public(ip) {
                 out.push(warning(
-                    kind::PRIVATE_RELAY_ADDRESS,
+                    WarningKind::PrivateRelayAddress,
                     format!(
                         "relayed address {ip} is {what}: peers outside the server's network cannot reach it; set external-ip / relay-ip in coturn to the public address"
                     ),
@@ -130,11 +80,11 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
         }
         match a.integrity {
             None => out.push(warning(
-                kind::NO_MESSAGE_INTEGRITY,
+                WarningKind::NoMessageIntegrity,
                 "the Allocate success response has no MESSAGE-INTEGRITY: the answer is not authenticated (RFC 8656 §7.3); check the server or a middlebox rewriting TURN".to_string(),
             )),
             Some(false) => out.push(warning(
-                kind::BAD_MESSAGE_INTEGRITY,
+                WarningKind::BadMessageIntegrity,
                 "the Allocate success response has an invalid MESSAGE-INTEGRITY: the server signs with a different key than our credentials (realm or password mismatch) or a middlebox rewrote it".to_string(),
             )),
             Some(true) => {}
@@ -143,7 +93,7 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
     let redirect_failed = [row.challenge.code(), row.allocate.code()].contains(&Some(300));
     if let (Some(alt), false) = (&row.alternate_server, redirect_failed) {
         out.push(warning(
-            kind::REDIRECTED,
+            WarningKind::Redirected,
             format!(
                 "the server redirects Allocate to ALTERNATE-SERVER {alt} (300 Try Alternate, RFC 8489 §10): clients must follow it; the alternate is checked in the next row"
             ),
@@ -151,7 +101,7 @@ pub fn row_warnings(row: &CheckRow, expiry_threshold_days: i64) -> Vec<Warning> 
     }
     if row.turn && row.binding.is_ok() && (row.challenge.is_failed() || row.allocate.is_failed()) {
         out.push(warning(
-            kind::STUN_OK_TURN_FAILED,
+            WarningKind::StunOkTurnFailed,
             "the server answers STUN but TURN fails: it is reachable, so look at TURN's own configuration (credentials, realm, relay ports, quotas) rather than the network".to_string(),
         ));
     }
@@ -180,13 +130,9 @@ pub fn finish_row(row: &mut CheckRow, expiry_threshold_days: i64) {
     row.verdict = row_verdict(row);
 }
 
-/// The host of a row's probed URL (falls back to the URL as given, then to the raw text).
+/// The host of a row's probed URL.
 fn row_host(row: &CheckRow) -> String {
-    [&row.probed_url, &row.url]
-        .iter()
-        .find_map(|s| s.parse::<ServerUrl>().ok())
-        .map(|u| u.host.to_string())
-        .unwrap_or_else(|| row.probed_url.clone())
+    row.probed_url.host.to_string()
 }
 
 /// Warnings across rows (pure), per host and address family, in first-seen order:
@@ -195,7 +141,7 @@ fn row_host(row: &CheckRow) -> String {
 pub fn cross_warnings(rows: &[CheckRow]) -> Vec<Warning> {
     let mut groups: Vec<((String, &str), Vec<&CheckRow>)> = Vec::new();
     for row in rows {
-        let key = (row_host(row), row.family.as_str());
+        let key = (row_host(row), row.family.map_or("", Family::as_str));
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, g)) => g.push(row),
             None => groups.push((key, vec![row])),
@@ -226,7 +172,7 @@ pub fn cross_warnings(rows: &[CheckRow]) -> Vec<Warning> {
         };
         if any(true, false) && any(false, true) {
             out.push(warning(
-                kind::UDP_ONLY,
+                WarningKind::UdpOnly,
                 format!(
                     "{host} ({family}): UDP works but {} fails: enterprise users behind firewalls that block UDP will fail: fix TURN over TCP/TLS",
                     failed_streams()
@@ -235,7 +181,7 @@ pub fn cross_warnings(rows: &[CheckRow]) -> Vec<Warning> {
         }
         if any(false, false) && any(true, true) {
             out.push(warning(
-                kind::UDP_BLOCKED,
+                WarningKind::UdpBlocked,
                 format!(
                     "{host} ({family}): TCP/TLS works but UDP fails: UDP is blocked on this path or the server does not listen on UDP; clients fall back to TCP/TLS with more latency"
                 ),
@@ -296,7 +242,7 @@ pub fn fix_list(rows: &[CheckRow], warnings: &[Warning]) -> Vec<String> {
         failed_stages(r)
             .into_iter()
             .filter_map(move |s| match s.status {
-                StageStatus::Failed { cause, .. } => Some((cause.to_string(), Some(row_label(r)))),
+                Outcome::Failed(f) => Some((f.failure.cause.clone(), Some(row_label(r)))),
                 _ => None,
             })
     }));
@@ -339,7 +285,7 @@ pub fn check_verdict(rows: &[CheckRow]) -> Verdict {
             let stage = failed_stages(r)
                 .first()
                 .map(|s| match s.status {
-                    StageStatus::Failed { cause, .. } => format!("{}: {cause}", s.name),
+                    Outcome::Failed(f) => format!("{}: {}", s.name.column(), f.failure.cause),
                     _ => String::new(),
                 })
                 .unwrap_or_default();
@@ -365,7 +311,7 @@ mod tests {
         AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing, Stage,
     };
     use crate::model::tls::{CertInfo, CertProblem, TlsInfo};
-    use crate::model::Phase;
+    use crate::model::{Failure, Phase};
 
     /// A row builder: every stage not checked, then the case sets what it needs.
     #[derive(Clone)]
@@ -377,10 +323,10 @@ mod tests {
 
     fn row(probed: &str, transport: Protocol) -> B {
         B(CheckRow {
-            url: probed.into(),
-            probed_url: probed.into(),
-            family: "ipv4".into(),
-            address: "198.18.0.1:3478".into(),
+            url: probed.parse().unwrap(),
+            probed_url: probed.parse().unwrap(),
+            family: Some(crate::model::Family::Ipv4),
+            address: Some("198.18.0.1:3478".parse().unwrap()),
             transport,
             turn: probed.starts_with("turn"),
             dns: nc(),
@@ -401,22 +347,16 @@ mod tests {
     }
 
     fn ok<T>(info: T) -> Stage<T> {
-        Stage::Ok { ms: 1.0, info }
+        Stage::ok(1.0, info)
     }
 
     fn failed<T>(phase: Phase, code: Option<u16>, cause: &str) -> Stage<T> {
-        Stage::Failed {
-            ms: Some(2.0),
-            phase,
-            code,
-            reason: None,
-            cause: cause.into(),
-        }
+        Stage::fail(Some(2.0), Failure::new(phase, None, cause).with_code(code))
     }
 
     fn binding(fingerprint: bool) -> BindingInfo {
         BindingInfo {
-            mapped: "198.18.0.254:40000".into(),
+            mapped: "198.18.0.254:40000".parse().unwrap(),
             software: None,
             fingerprint,
             sends: 1,
@@ -425,7 +365,7 @@ mod tests {
 
     fn alloc(relayed: &str, integrity: Option<bool>) -> AllocationInfo {
         AllocationInfo {
-            relayed: relayed.into(),
+            relayed: relayed.parse().unwrap(),
             mapped: None,
             lifetime_s: 600,
             integrity,
@@ -455,7 +395,7 @@ mod tests {
     impl B {
         fn dns(mut self) -> Self {
             self.0.dns = ok(DnsInfo {
-                addresses: vec!["198.18.0.1".into()],
+                addresses: vec!["198.18.0.1".parse().unwrap()],
                 srv: vec![],
             });
             self
@@ -485,18 +425,18 @@ mod tests {
             self
         }
         fn family(mut self, f: &str) -> Self {
-            self.0.family = f.into();
+            self.0.family = (!f.is_empty()).then(|| f.parse().unwrap());
             self
         }
         fn url(mut self, u: &str) -> Self {
-            self.0.url = u.into();
+            self.0.url = u.parse().unwrap();
             self
         }
         fn address(mut self, a: &str) -> Self {
-            self.0.address = a.into();
+            self.0.address = (!a.is_empty()).then(|| a.parse().unwrap());
             self
         }
-        fn warn(mut self, kind: &str, message: &str) -> Self {
+        fn warn(mut self, kind: WarningKind, message: &str) -> Self {
             self.0.warnings.push(warning(kind, message.into()));
             self
         }
@@ -508,7 +448,7 @@ mod tests {
                 }))
                 .allocate(ok(alloc("198.18.0.1:49152", Some(true))))
                 .echo(ok(EchoInfo {
-                    peer: "198.18.0.254:40001".into(),
+                    peer: "198.18.0.254:40001".parse().unwrap(),
                     bytes: 100,
                 }))
                 .release(ok(Nothing {}))
@@ -522,17 +462,16 @@ mod tests {
     const TURN_TCP: &str = "turn:198.18.0.1?transport=tcp";
     const TURNS: &str = "turns:198.18.0.1";
 
-    fn kinds(w: &[Warning]) -> Vec<&str> {
-        w.iter().map(|w| w.kind.as_str()).collect()
+    fn kinds(w: &[Warning]) -> Vec<WarningKind> {
+        w.iter().map(|w| w.kind).collect()
     }
 
     #[test]
     fn row_warnings_table() {
-        use kind::*;
         let udp = || row(TURN_UDP, Protocol::Udp);
         let relay = |a: &str| udp().healthy().allocate(ok(alloc(a, Some(true))));
         let skipped = |would_fail| Verification::Skipped { would_fail };
-        let cases: Vec<(&str, B, Vec<&str>)> = vec![
+        let cases: Vec<(&str, B, Vec<WarningKind>)> = vec![
             ("nothing measured", udp(), vec![]),
             ("healthy", udp().healthy(), vec![]),
             (
@@ -543,70 +482,65 @@ mod tests {
             (
                 "RFC 1918 10/8",
                 relay("10.1.2.3:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "RFC 1918 172.16/12",
                 relay("172.31.0.1:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             ("172.32 is public", relay("172.32.0.1:49152"), vec![]),
             (
                 "RFC 1918 192.168/16",
                 relay("192.168.1.1:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "CGNAT 100.64/10",
                 relay("100.64.0.7:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "CGNAT upper end",
                 relay("100.127.255.1:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             ("100.128 is public", relay("100.128.0.1:49152"), vec![]),
             (
                 "loopback",
                 relay("127.0.0.1:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "link-local",
                 relay("169.254.3.4:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "IPv6 ULA",
                 relay("[fd00::5]:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "IPv6 link-local",
                 relay("[fe80::1]:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "IPv6 loopback",
                 relay("[::1]:49152"),
-                vec![PRIVATE_RELAY_ADDRESS],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             ("IPv6 global", relay("[2001:db8::1]:49152"), vec![]),
             (
                 "v4-mapped private",
                 relay("[::ffff:10.0.0.1]:1"),
-                vec![PRIVATE_RELAY_ADDRESS],
-            ),
-            (
-                "unparseable relay: unknown, no warning",
-                relay("garbage"),
-                vec![],
+                vec![WarningKind::PrivateRelayAddress],
             ),
             (
                 "no FINGERPRINT",
                 udp().binding(ok(binding(false))),
-                vec![NO_FINGERPRINT],
+                vec![WarningKind::NoFingerprint],
             ),
             (
                 "binding failed: FINGERPRINT unknown, not absent",
@@ -616,14 +550,14 @@ mod tests {
             (
                 "no MESSAGE-INTEGRITY",
                 udp().healthy().allocate(ok(alloc("198.18.0.1:1", None))),
-                vec![NO_MESSAGE_INTEGRITY],
+                vec![WarningKind::NoMessageIntegrity],
             ),
             (
                 "bad MESSAGE-INTEGRITY",
                 udp()
                     .healthy()
                     .allocate(ok(alloc("198.18.0.1:1", Some(false)))),
-                vec![BAD_MESSAGE_INTEGRITY],
+                vec![WarningKind::BadMessageIntegrity],
             ),
             (
                 "STUN ok, allocate failed",
@@ -631,7 +565,7 @@ mod tests {
                     .binding(ok(binding(true)))
                     .challenge(ok(ChallengeInfo { realm: "r".into() }))
                     .allocate(failed(Phase::TurnAuth, Some(401), "wrong TURN credentials")),
-                vec![STUN_OK_TURN_FAILED],
+                vec![WarningKind::StunOkTurnFailed],
             ),
             (
                 "STUN ok, no 401 challenge",
@@ -640,7 +574,7 @@ mod tests {
                     None,
                     "no challenge",
                 )),
-                vec![STUN_OK_TURN_FAILED],
+                vec![WarningKind::StunOkTurnFailed],
             ),
             (
                 "STUN URL: TURN stages do not apply",
@@ -659,17 +593,17 @@ mod tests {
             (
                 "certificate expires in 5 days",
                 row(TURNS, Protocol::Tls).tls(ok(tls(5, Verification::Verified))),
-                vec![CERTIFICATE_EXPIRING],
+                vec![WarningKind::CertificateExpiring],
             ),
             (
                 "certificate expires today",
                 row(TURNS, Protocol::Tls).tls(ok(tls(0, Verification::Verified))),
-                vec![CERTIFICATE_EXPIRING],
+                vec![WarningKind::CertificateExpiring],
             ),
             (
                 "13 days warns, 14 does not",
                 row(TURNS, Protocol::Tls).tls(ok(tls(13, Verification::Verified))),
-                vec![CERTIFICATE_EXPIRING],
+                vec![WarningKind::CertificateExpiring],
             ),
             (
                 "14 days",
@@ -685,12 +619,12 @@ mod tests {
                         not_after: None,
                     })),
                 ))),
-                vec![TLS_NOT_VERIFIED],
+                vec![WarningKind::TlsNotVerified],
             ),
             (
                 "--insecure and it would verify",
                 row(TURNS, Protocol::Tls).tls(ok(tls(90, skipped(None)))),
-                vec![TLS_NOT_VERIFIED],
+                vec![WarningKind::TlsNotVerified],
             ),
             (
                 "several at once, in a stable order",
@@ -700,11 +634,11 @@ mod tests {
                     .binding(ok(binding(false)))
                     .allocate(ok(alloc("100.100.0.1:5", None))),
                 vec![
-                    TLS_NOT_VERIFIED,
-                    CERTIFICATE_EXPIRING,
-                    NO_FINGERPRINT,
-                    PRIVATE_RELAY_ADDRESS,
-                    NO_MESSAGE_INTEGRITY,
+                    WarningKind::TlsNotVerified,
+                    WarningKind::CertificateExpiring,
+                    WarningKind::NoFingerprint,
+                    WarningKind::PrivateRelayAddress,
+                    WarningKind::NoMessageIntegrity,
                 ],
             ),
         ];
@@ -744,12 +678,16 @@ mod tests {
         let cases: Vec<(&str, B, RowVerdict)> = vec![
             ("nothing checked is not a failure", udp(), RowVerdict::Pass),
             ("healthy", udp().healthy(), RowVerdict::Pass),
-            ("warned", udp().healthy().warn("x", "y"), RowVerdict::Warn),
+            (
+                "warned",
+                udp().healthy().warn(WarningKind::Redirected, "y"),
+                RowVerdict::Warn,
+            ),
             (
                 "a failed stage wins over warnings",
                 udp()
                     .healthy()
-                    .warn("x", "y")
+                    .warn(WarningKind::Redirected, "y")
                     .release(failed(Phase::Release, None, "z")),
                 RowVerdict::Fail,
             ),
@@ -775,18 +713,17 @@ mod tests {
             .done();
         finish_row(&mut r, CERT_EXPIRY_WARN_DAYS);
         finish_row(&mut r, CERT_EXPIRY_WARN_DAYS);
-        assert_eq!(kinds(&r.warnings), vec![kind::PRIVATE_RELAY_ADDRESS]);
+        assert_eq!(kinds(&r.warnings), vec![WarningKind::PrivateRelayAddress]);
         assert_eq!(r.verdict, RowVerdict::Warn);
     }
 
     #[test]
     fn cross_warnings_table() {
-        use kind::*;
         let pass = |u: &str, t| row(u, t).healthy();
         let fail = |u: &str, t| {
             row(u, t).allocate(failed(Phase::TurnAuth, Some(401), "wrong TURN credentials"))
         };
-        let cases: Vec<(&str, Vec<B>, Vec<&str>)> = vec![
+        let cases: Vec<(&str, Vec<B>, Vec<WarningKind>)> = vec![
             ("empty", vec![], vec![]),
             (
                 "all pass",
@@ -801,21 +738,21 @@ mod tests {
             (
                 "UDP passes, TCP fails",
                 vec![pass(TURN_UDP, Protocol::Udp), fail(TURN_TCP, Protocol::Tcp)],
-                vec![UDP_ONLY],
+                vec![WarningKind::UdpOnly],
             ),
             (
                 "UDP passes, TLS fails (a warned UDP row still passes)",
                 vec![
-                    pass(TURN_UDP, Protocol::Udp).warn("x", "y"),
+                    pass(TURN_UDP, Protocol::Udp).warn(WarningKind::Redirected, "y"),
                     pass(TURN_TCP, Protocol::Tcp),
                     fail(TURNS, Protocol::Tls),
                 ],
-                vec![UDP_ONLY],
+                vec![WarningKind::UdpOnly],
             ),
             (
                 "UDP fails, TLS passes",
                 vec![fail(TURN_UDP, Protocol::Udp), pass(TURNS, Protocol::Tls)],
-                vec![UDP_BLOCKED],
+                vec![WarningKind::UdpBlocked],
             ),
             (
                 "different hosts are not compared",
@@ -840,12 +777,12 @@ mod tests {
                     fail("turns:turn.example.org", Protocol::Tls).url("turn:turn.example.org"),
                     fail("turns:other.example.org", Protocol::Tls).url("turn:turn.example.org"),
                 ],
-                vec![UDP_ONLY],
+                vec![WarningKind::UdpOnly],
             ),
             (
                 "not-checked UDP is not 'passing'",
                 vec![row(TURN_UDP, Protocol::Udp), fail(TURN_TCP, Protocol::Tcp)],
-                vec![UDP_ONLY],
+                vec![WarningKind::UdpOnly],
             ),
         ];
         for (name, rows, want) in cases {
@@ -880,16 +817,16 @@ mod tests {
         let rows = [
             row(TURN_UDP, Protocol::Udp)
                 .healthy()
-                .warn(kind::NO_FINGERPRINT, "add FINGERPRINT")
+                .warn(WarningKind::NoFingerprint, "add FINGERPRINT")
                 .done(),
             row(TURN_TCP, Protocol::Tcp)
                 .allocate(failed(Phase::TurnAuth, Some(401), bad))
-                .warn(kind::STUN_OK_TURN_FAILED, "stun ok turn not")
+                .warn(WarningKind::StunOkTurnFailed, "stun ok turn not")
                 .done(),
             row(TURNS, Protocol::Tls)
                 .address("198.18.0.1:5349")
                 .allocate(failed(Phase::TurnAuth, Some(401), bad))
-                .warn(kind::NO_FINGERPRINT, "add FINGERPRINT")
+                .warn(WarningKind::NoFingerprint, "add FINGERPRINT")
                 .done(),
             row("turn:198.18.0.9", Protocol::Udp)
                 .address("198.18.0.9:3478")
@@ -901,8 +838,8 @@ mod tests {
                 .done(),
         ];
         let cross = [
-            warning(kind::UDP_ONLY, "udp only".into()),
-            warning(kind::UDP_ONLY, "udp only".into()),
+            warning(WarningKind::UdpOnly, "udp only".into()),
+            warning(WarningKind::UdpOnly, "udp only".into()),
         ];
         let got = fix_list(&rows, &cross);
         assert_eq!(
@@ -952,7 +889,7 @@ mod tests {
             ("one", vec![pass()], 0, "ok: 1 row passed"),
             (
                 "warnings do not fail",
-                vec![pass(), pass().warn("x", "y"), pass(), pass().warn("x", "z")],
+                vec![pass(), pass().warn(WarningKind::Redirected, "y"), pass(), pass().warn(WarningKind::Redirected, "z")],
                 0,
                 "ok: 4 rows passed (2 with warnings)",
             ),

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::model::connect::Policy;
 use crate::render::Format;
 use crate::secret::Secret;
 
@@ -349,11 +348,11 @@ pub struct ConnectArgs {
     #[command(flatten)]
     pub servers: ServerArgs,
     /// ICE transport policy of side a (two-host mode: of this process).
-    #[arg(long = "policy-a", alias = "policy", value_enum, default_value_t = Policy::All)]
-    pub policy_a: Policy,
+    #[arg(long = "policy-a", alias = "policy", value_enum, default_value_t = PolicyArg::All)]
+    pub policy_a: PolicyArg,
     /// ICE transport policy of side b (loopback only).
-    #[arg(long = "policy-b", value_enum, default_value_t = Policy::All)]
-    pub policy_b: Policy,
+    #[arg(long = "policy-b", value_enum, default_value_t = PolicyArg::All)]
+    pub policy_b: PolicyArg,
     /// Local address for side a's sockets (two-host mode: this process's). Default: every
     /// non-loopback interface.
     #[arg(long = "bind-a", alias = "bind", value_name = "IP")]
@@ -416,6 +415,33 @@ pub struct DemoArgs {
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `--policy`: the ICE transport policy (W3C `RTCIceTransportPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyArg {
+    /// Every candidate type.
+    All,
+    /// Relay candidates only.
+    Relay,
+}
+
+impl std::fmt::Display for PolicyArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PolicyArg::All => "all",
+            PolicyArg::Relay => "relay",
+        })
+    }
+}
+
+impl From<PolicyArg> for crate::model::connect::Policy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::All => crate::model::connect::Policy::All,
+            PolicyArg::Relay => crate::model::connect::Policy::Relay,
+        }
+    }
 }
 
 #[cfg(test)]

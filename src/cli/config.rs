@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::args::{
     CheckArgs, CiArgs, ConnectArgs, FamilyArgs, GatherArgs, NatArgs, ServerArgs, TlsArgs,
 };
-use crate::check::probe::ProbeConfig;
+use crate::check::plan::ProbeConfig;
 use crate::check::run::CheckConfig;
 use crate::expect::{self, Assertion, ExpectError, Scope};
 use crate::gather::GatherConfig;
@@ -361,7 +361,7 @@ pub async fn connect_config(
         _ => Signaling::Loopback,
     };
     if !matches!(signaling, Signaling::Loopback)
-        && (a.bind_b.is_some() || a.policy_b != crate::model::connect::Policy::All)
+        && (a.bind_b.is_some() || a.policy_b != super::args::PolicyArg::All)
     {
         return Err(UsageError::BadFlag {
             flag: "--policy-b/--bind-b",
@@ -372,11 +372,11 @@ pub async fn connect_config(
         servers: crate::connect::servers::webrtc_servers(&servers),
         signaling,
         a: SideConfig {
-            policy: a.policy_a,
+            policy: a.policy_a.into(),
             bind: a.bind_a,
         },
         b: SideConfig {
-            policy: a.policy_b,
+            policy: a.policy_b.into(),
             bind: a.bind_b,
         },
         timeout,

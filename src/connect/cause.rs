@@ -2,7 +2,7 @@
 //! failure, and the verdict. Table-tested.
 
 use crate::candidate::CandidateType;
-use crate::model::connect::{Cause, ConnectCandidate, Policy, SideReport};
+use crate::model::connect::{Cause, CauseCode, ConnectCandidate, Policy, SideReport};
 use crate::model::Verdict;
 
 /// A plain sentence for the selected pair, e.g. "direct UDP via server-reflexive addresses" or
@@ -68,11 +68,8 @@ fn has(c: &[ConnectCandidate], k: CandidateType) -> bool {
     c.iter().any(|c| c.kind == k)
 }
 
-fn cause(code: &str, text: String) -> Option<Cause> {
-    Some(Cause {
-        code: code.into(),
-        text,
-    })
+fn cause(code: CauseCode, text: String) -> Option<Cause> {
+    Some(Cause { code, text })
 }
 
 /// The likely cause when a run did not connect and echo (`None` when it did).
@@ -99,15 +96,14 @@ pub fn likely_cause(sides: &[SideReport], facts: RunFacts) -> Option<Cause> {
                 s.side, s.side
             ),
         };
-        return cause("nothing-gathered", text);
+        return cause(CauseCode::NothingGathered, text);
     }
     if facts.relay_given {
         if let Some(s) = sides
             .iter()
             .find(|s| !has(&s.local_candidates, CandidateType::Relay))
         {
-            return cause(
-                "no-relay-candidate",
+            return cause(CauseCode::NoRelayCandidate,
                 format!(
                     "a TURN server was given but side {} got no relay candidate from it: check it with `iceprobe check` (credentials, UDP reachability)",
                     s.side
@@ -116,8 +112,7 @@ pub fn likely_cause(sides: &[SideReport], facts: RunFacts) -> Option<Cause> {
         }
     }
     if let Some(s) = sides.iter().find(|s| s.remote_candidates.is_empty()) {
-        return cause(
-            "no-remote-candidates",
+        return cause(CauseCode::NoRemoteCandidates,
             format!(
                 "side {} never received a candidate from its peer: signaling lost them, or the peer gathered nothing",
                 s.side
@@ -125,8 +120,7 @@ pub fn likely_cause(sides: &[SideReport], facts: RunFacts) -> Option<Cause> {
         );
     }
     if connected {
-        return cause(
-            "data-channel",
+        return cause(CauseCode::DataChannel,
             "ICE connected but the data channel did not carry the echo: DTLS or SCTP failed on the path (a middlebox dropping large UDP datagrams, or MTU)".into(),
         );
     }
@@ -136,8 +130,7 @@ pub fn likely_cause(sides: &[SideReport], facts: RunFacts) -> Option<Cause> {
     });
     let evidence = pairs_tried(sides);
     if relays_everywhere {
-        return cause(
-            "relay-not-forwarding",
+        return cause(CauseCode::RelayNotForwarding,
             format!("relays were gathered on both sides but no relay pair connected: the relay does not forward between allocations: check denied-peer-ip / allowed-peer-ip (and no-loopback-peers) on the TURN server{evidence}"),
         );
     }
@@ -147,10 +140,9 @@ pub fn likely_cause(sides: &[SideReport], facts: RunFacts) -> Option<Cause> {
         } else {
             "no candidate pair worked with host candidates only: the peers are not on one network; give a STUN server, and add a TURN server for peers behind symmetric NATs"
         };
-        return cause("add-turn-server", format!("{text}{evidence}"));
+        return cause(CauseCode::AddTurnServer, format!("{text}{evidence}"));
     }
-    cause(
-        "ice-failed",
+    cause(CauseCode::IceFailed,
         format!("no candidate pair succeeded although relay candidates existed: a firewall drops UDP between the peers and the relay{evidence}"),
     )
 }
@@ -263,7 +255,7 @@ pub(crate) mod tests {
             any_server: true,
         };
         let c = likely_cause(&[a, b], facts).unwrap();
-        assert_eq!(c.code, "add-turn-server");
+        assert_eq!(c.code, CauseCode::AddTurnServer);
         assert!(
             c.text.ends_with(
                 "(side a checked 2 of 3 pairs, 0 answered; side b checked 0 of 1 pairs, 0 answered, on 1 only the peer's checks arrived (one direction works))"

@@ -14,8 +14,8 @@ use super::side::{run_side, SideOutcome, SideRun};
 use super::signal::{memory_pair, Signal, SignalError};
 use super::stdio::StdioSignal;
 use crate::model::connect::{
-    Cause, ConnectEvent, ConnectReport, ConnectStart, Mode, Policy, Side, SideStart,
-    CONNECT_SCHEMA_VERSION,
+    Cause, CauseCode, ConnectBody, ConnectEvent, ConnectReport, ConnectStart, Mode, Policy, Side,
+    SideStart,
 };
 use crate::model::Verdict;
 
@@ -165,7 +165,7 @@ pub async fn run(
             if let Some(e) = &o.build_error {
                 error = Some((
                     Cause {
-                        code: "peer-connection".into(),
+                        code: CauseCode::PeerConnection,
                         text: e.clone(),
                     },
                     1,
@@ -193,7 +193,7 @@ pub async fn run(
             };
             let cause = if *cancel.borrow() {
                 Some(Cause {
-                    code: "interrupted".into(),
+                    code: CauseCode::Interrupted,
                     text: "interrupted (Ctrl-C or SIGTERM)".into(),
                 })
             } else {
@@ -203,16 +203,15 @@ pub async fn run(
             (cause, verdict)
         }
     };
-    let report = ConnectReport {
-        schema_version: CONNECT_SCHEMA_VERSION,
-        command: "connect".into(),
-        iceprobe_version: env!("CARGO_PKG_VERSION").into(),
-        mode,
-        duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-        sides,
-        cause,
+    let report = ConnectReport::new(
+        ConnectBody {
+            mode,
+            duration_ms: crate::model::ms(start.elapsed()),
+            sides,
+            cause,
+        },
         verdict,
-    };
+    );
     let _ = tx.send(ConnectEvent::Summary(Box::new(report.clone())));
     report
 }
@@ -220,7 +219,7 @@ pub async fn run(
 fn signal_cause(e: &SignalError) -> (Cause, i32) {
     (
         Cause {
-            code: "signaling".into(),
+            code: CauseCode::Signaling,
             text: e.to_string(),
         },
         e.exit_code(),

@@ -89,7 +89,8 @@ mod tests {
     use super::*;
     use crate::candidate::CandidateType;
     use crate::ice_url::Protocol;
-    use crate::model::{Event, Expectation};
+    use crate::model::gather::GatherEvent as Event;
+    use crate::model::Outcome;
     use tokio::sync::{mpsc, watch};
 
     /// The demo's promise, end to end on loopback: host, srflx and three relays (udp, tcp, tls),
@@ -142,9 +143,9 @@ mod tests {
             .count();
         assert_eq!(released, 3);
         for s in &report.servers {
-            if s.url.starts_with("turn") {
+            if s.url.is_turn() {
                 assert_eq!(s.released, Some(true), "{s:?}");
-                assert!(matches!(s.relay, Expectation::Ok { .. }));
+                assert!(matches!(s.relay, Outcome::Ok(_)));
             }
         }
         server.shutdown().await;
@@ -162,9 +163,13 @@ mod tests {
         assert_eq!(report.verdict.exit_code, 1);
         assert_eq!(report.errors.len(), 3, "{:#?}", report.errors);
         for e in &report.errors {
-            assert_eq!(e.code, Some(401), "{e:?}");
-            assert_eq!(e.phase, crate::model::Phase::TurnAuth);
-            assert!(e.cause.contains("wrong TURN credentials"), "{}", e.cause);
+            assert_eq!(e.failure.code, Some(401), "{e:?}");
+            assert_eq!(e.failure.phase, crate::model::Phase::TurnAuth);
+            assert!(
+                e.failure.cause.contains("wrong TURN credentials"),
+                "{}",
+                e.failure.cause
+            );
         }
         server.shutdown().await;
     }

@@ -6,34 +6,35 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::candidate::CandidateType;
-use crate::ice_url::{Protocol, ServerUrl};
-use crate::model::check::{stage_applies, stages, StageStatus, StageView};
-use crate::model::check::{CheckReport, CheckRow, RowVerdict, Stage};
-use crate::model::nat::NatReport;
-use crate::model::{Expectation, GatherReport, ServerSummary};
-use crate::nat::classify::{Determination, NatVerdict};
+use crate::ice_url::Protocol;
+use crate::model::check::{
+    stage_applies, stages, CheckBody, CheckRow, RowVerdict, StageName, StageView,
+};
+use crate::model::gather::{GatherBody, ServerSummary};
+use crate::model::nat::{Determination, NatBody, NatVerdict};
+use crate::model::Outcome;
 
 use super::parse::{Assertion, Compare, RttStage, StageKey};
-use super::{AssertionResult, NOT_MEASURED};
+use super::{AssertionResult, Evaluate, NOT_MEASURED};
 
 /// Whether it held, and what was seen.
-struct Outcome {
+struct Held {
     passed: bool,
     observed: String,
 }
 
-fn held(passed: bool, observed: impl Into<String>) -> Outcome {
-    Outcome {
+fn held(passed: bool, observed: impl Into<String>) -> Held {
+    Held {
         passed,
         observed: observed.into(),
     }
 }
 
-fn not_measured(why: impl fmt::Display) -> Outcome {
+fn not_measured(why: impl fmt::Display) -> Held {
     held(false, format!("{NOT_MEASURED}: {why}"))
 }
 
-fn results(assertions: &[Assertion], f: impl Fn(&Assertion) -> Outcome) -> Vec<AssertionResult> {
+fn results(assertions: &[Assertion], f: impl Fn(&Assertion) -> Held) -> Vec<AssertionResult> {
     assertions
         .iter()
         .map(|a| {
@@ -52,28 +53,29 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Compare a count, describing it.
-fn count_outcome(count: &Compare<u64>, n: usize, what: &str) -> Outcome {
+fn count_outcome(count: &Compare<u64>, n: usize, what: &str) -> Held {
     held(count.holds(&(n as u64)), format!("{n} {what}"))
 }
 
 // ---------------------------------------------------------------------------------------------
 // gather
 
-/// Evaluate assertions on a `gather` report.
-pub fn gather(assertions: &[Assertion], r: &GatherReport) -> Vec<AssertionResult> {
-    results(assertions, |a| gather_one(a, r))
+impl Evaluate for GatherBody {
+    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
+        results(assertions, |a| gather_one(a, self))
+    }
 }
 
 fn server_protocol(s: &ServerSummary) -> Option<Protocol> {
-    s.url.parse::<ServerUrl>().ok().map(|u| u.protocol())
+    Some(s.url.protocol())
 }
 
-fn gather_one(a: &Assertion, r: &GatherReport) -> Outcome {
+fn gather_one(a: &Assertion, r: &GatherBody) -> Held {
     match a {
         Assertion::Candidates { kind, via, count } => {
             // Was this kind of candidate sought at all?
-            let sought = |s: &ServerSummary, e: &Expectation| {
-                !matches!(e, Expectation::NotChecked { .. })
+            let sought = |s: &ServerSummary, e: &crate::model::gather::Gathered| {
+                !matches!(e, Outcome::NotChecked { .. })
                     && via.is_none_or(|t| server_protocol(s) == Some(t))
             };
             let measured = match kind {
@@ -114,19 +116,14 @@ fn gather_one(a: &Assertion, r: &GatherReport) -> Outcome {
                 .iter()
                 .filter_map(|s| {
                     [&s.srflx, &s.relay].into_iter().find_map(|e| match e {
-                        Expectation::Failed { phase, cause } => {
-                            Some(format!("{} ({phase}: {cause})", s.url))
-                        }
+                        Outcome::Failed(f) => Some(format!("{} ({}: {})", s.url, f.phase, f.cause)),
                         _ => None,
                     })
                 })
                 .collect();
             let answered = servers
                 .iter()
-                .filter(|s| {
-                    matches!(s.srflx, Expectation::Ok { .. })
-                        || matches!(s.relay, Expectation::Ok { .. })
-                })
+                .filter(|s| matches!(s.srflx, Outcome::Ok(_)) || matches!(s.relay, Outcome::Ok(_)))
                 .count();
             if !failed.is_empty() {
                 held(
@@ -157,39 +154,42 @@ fn gather_one(a: &Assertion, r: &GatherReport) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // check
 
-/// Evaluate assertions on a `check` report.
-pub fn check(assertions: &[Assertion], r: &CheckReport) -> Vec<AssertionResult> {
-    results(assertions, |a| check_one(a, r))
+impl Evaluate for CheckBody {
+    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
+        results(assertions, |a| check_one(a, self))
+    }
 }
 
 /// How a row is named in `observed`: `turn:h?transport=udp 198.18.0.1:3478`.
 pub fn row_name(row: &CheckRow) -> String {
-    format!("{} {}", row.probed_url, row.address)
+    let address = row.address.map(|a| a.to_string()).unwrap_or_default();
+    format!("{} {address}", row.probed_url)
 }
 
-/// The stage columns (see [`stages`]) a key covers.
-fn stage_names(s: StageKey) -> &'static [&'static str] {
+/// The stages (see [`stages`]) a key covers.
+fn stage_names(s: StageKey) -> &'static [StageName] {
     match s {
-        StageKey::Dns => &["dns"],
-        StageKey::Connect => &["connect"],
-        StageKey::Binding => &["stun"],
-        StageKey::Challenge => &["401"],
-        StageKey::Allocate => &["allocate"],
-        StageKey::Permission => &["perm"],
-        StageKey::Channel => &["chan"],
-        StageKey::Echo => &["send-echo", "chan-echo"],
-        StageKey::Release => &["release"],
+        StageKey::Dns => &[StageName::Dns],
+        StageKey::Connect => &[StageName::Connect],
+        StageKey::Binding => &[StageName::Stun],
+        StageKey::Challenge => &[StageName::Challenge],
+        StageKey::Allocate => &[StageName::Allocate],
+        StageKey::Permission => &[StageName::Permission],
+        StageKey::Channel => &[StageName::Channel],
+        StageKey::Echo => &[StageName::SendEcho, StageName::ChannelEcho],
+        StageKey::Release => &[StageName::Release],
     }
 }
 
 fn failure_text(v: &StageView<'_>) -> String {
-    match v.status {
-        StageStatus::Failed { code, cause, .. } => match code {
-            Some(c) => format!("{} failed ({c}: {cause})", v.name),
-            None => format!("{} failed ({cause})", v.name),
+    let name = v.name.column();
+    match &v.status {
+        Outcome::Failed(f) => match f.failure.code {
+            Some(c) => format!("{name} failed ({c}: {})", f.failure.cause),
+            None => format!("{name} failed ({})", f.failure.cause),
         },
-        StageStatus::NotChecked { reason } => format!("{} not checked ({reason})", v.name),
-        StageStatus::Ok { ms } => format!("{} ok in {ms:.1} ms", v.name),
+        Outcome::NotChecked { reason } => format!("{name} not checked ({reason})"),
+        Outcome::Ok(ms) => format!("{name} ok in {ms:.1} ms"),
     }
 }
 
@@ -203,24 +203,18 @@ enum RowStage {
 /// A row's result for a stage key; `None` when the stage does not apply to the row.
 fn row_stage(row: &CheckRow, key: StageKey) -> Option<RowStage> {
     let names = stage_names(key);
-    if !names.iter().any(|n| stage_applies(row, n)) {
+    if !names.iter().any(|n| stage_applies(row, *n)) {
         return None;
     }
     let views: Vec<StageView<'_>> = stages(row)
         .into_iter()
         .filter(|v| names.contains(&v.name))
         .collect();
-    if let Some(f) = views
-        .iter()
-        .find(|v| matches!(v.status, StageStatus::Failed { .. }))
-    {
+    if let Some(f) = views.iter().find(|v| v.status.is_failed()) {
         return Some(RowStage::Failed(failure_text(f)));
     }
     // Echo: either method getting data through is enough (they test the same relay).
-    if views
-        .iter()
-        .any(|v| matches!(v.status, StageStatus::Ok { .. }))
-    {
+    if views.iter().any(|v| v.status.is_ok()) {
         return Some(RowStage::Ok);
     }
     Some(RowStage::NotChecked(
@@ -228,14 +222,14 @@ fn row_stage(row: &CheckRow, key: StageKey) -> Option<RowStage> {
     ))
 }
 
-fn check_one(a: &Assertion, r: &CheckReport) -> Outcome {
+fn check_one(a: &Assertion, r: &CheckBody) -> Held {
     match a {
         Assertion::Candidates { kind, via, count } => {
             let (rows, what): (Vec<&CheckRow>, String) = match kind {
                 CandidateType::Srflx => (
                     r.rows
                         .iter()
-                        .filter(|row| !matches!(row.binding, Stage::NotChecked { .. }))
+                        .filter(|row| !matches!(row.binding, Outcome::NotChecked { .. }))
                         .collect(),
                     "row(s) got a mapped address (srflx) from Binding".into(),
                 ),
@@ -243,7 +237,7 @@ fn check_one(a: &Assertion, r: &CheckReport) -> Outcome {
                     r.rows
                         .iter()
                         .filter(|row| row.turn && via.is_none_or(|t| row.transport == t))
-                        .filter(|row| !matches!(row.allocate, Stage::NotChecked { .. }))
+                        .filter(|row| !matches!(row.allocate, Outcome::NotChecked { .. }))
                         .collect(),
                     match via {
                         Some(t) => format!("row(s) allocated a relay over {t}"),
@@ -279,7 +273,7 @@ fn check_one(a: &Assertion, r: &CheckReport) -> Outcome {
                 .map(|row| {
                     let why: Vec<String> = stages(row)
                         .iter()
-                        .filter(|v| matches!(v.status, StageStatus::Failed { .. }))
+                        .filter(|v| v.status.is_failed())
                         .map(failure_text)
                         .collect();
                     format!("{}: {}", row_name(row), why.join(", "))
@@ -350,9 +344,9 @@ fn check_one(a: &Assertion, r: &CheckReport) -> Outcome {
             let leaves: Vec<(i64, &CheckRow)> = r
                 .rows
                 .iter()
-                .filter_map(|row| match &row.tls {
-                    Stage::Ok { info, .. } => info.chain.first().map(|c| (c.days_left, row)),
-                    _ => None,
+                .filter_map(|row| {
+                    let leaf = row.tls.info()?.chain.first()?;
+                    Some((leaf.days_left, row))
                 })
                 .collect();
             match leaves.iter().min_by_key(|(d, _)| *d) {
@@ -371,13 +365,13 @@ fn check_one(a: &Assertion, r: &CheckReport) -> Outcome {
             let mut times: Vec<(f64, &str, &CheckRow)> = Vec::new();
             for row in &r.rows {
                 if *stage != RttStage::Allocate {
-                    if let Stage::Ok { ms, .. } = row.binding {
-                        times.push((ms, "binding", row));
+                    if let Outcome::Ok(p) = &row.binding {
+                        times.push((p.ms, "binding", row));
                     }
                 }
                 if *stage != RttStage::Binding {
-                    if let Stage::Ok { ms, .. } = row.allocate {
-                        times.push((ms, "allocate", row));
+                    if let Outcome::Ok(p) = &row.allocate {
+                        times.push((p.ms, "allocate", row));
                     }
                 }
             }
@@ -405,18 +399,19 @@ fn check_one(a: &Assertion, r: &CheckReport) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // nat
 
-/// Evaluate assertions on a `nat` report.
-pub fn nat(assertions: &[Assertion], r: &NatReport) -> Vec<AssertionResult> {
-    results(assertions, |a| nat_one(a, r))
+impl Evaluate for NatBody {
+    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
+        results(assertions, |a| nat_one(a, self))
+    }
 }
 
 /// Every family whose value is known must satisfy `cmp`, and one at least must be known.
 fn families<T: PartialEq>(
-    r: &NatReport,
+    r: &NatBody,
     get: impl Fn(&NatVerdict) -> &Determination<T>,
     cmp: &Compare<T>,
     show: impl Fn(&T) -> String,
-) -> Outcome {
+) -> Held {
     let mut known = 0;
     let mut ok = true;
     let mut parts = Vec::new();
@@ -452,7 +447,7 @@ fn wire<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn nat_one(a: &Assertion, r: &NatReport) -> Outcome {
+fn nat_one(a: &Assertion, r: &NatBody) -> Held {
     match a {
         Assertion::NatMapping(c) => families(r, |v| &v.mapping, c, wire),
         Assertion::NatFiltering(c) => families(r, |v| &v.filtering, c, wire),
@@ -477,22 +472,20 @@ fn nat_one(a: &Assertion, r: &NatReport) -> Outcome {
 mod tests {
     use super::*;
     use crate::expect::parse::{parse, Scope};
-    use crate::nat::classify::{ClassicName, MappingBehavior};
+    use crate::model::check::{CheckReport, Stage};
+    use crate::model::gather::GatherReport;
+    use crate::model::nat::{ClassicName, MappingBehavior, NatReport};
+    use crate::model::Report;
 
     fn golden<T: serde::de::DeserializeOwned>(name: &str) -> T {
         let path = format!("{}/fixtures/golden/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
-    fn eval_table<R>(
-        report: &R,
-        scope: Scope,
-        eval: fn(&[Assertion], &R) -> Vec<AssertionResult>,
-        cases: &[(&str, bool, &str)],
-    ) {
+    fn eval_table<B: Evaluate>(report: &Report<B>, scope: Scope, cases: &[(&str, bool, &str)]) {
         for (expr, passed, observed) in cases {
             let a = parse(expr, scope).unwrap_or_else(|e| panic!("{e}"));
-            let got = eval(std::slice::from_ref(&a), report).remove(0);
+            let got = report.body.evaluate(std::slice::from_ref(&a)).remove(0);
             assert_eq!(got.passed, *passed, "{expr}: {}", got.observed);
             assert!(
                 got.observed.contains(observed),
@@ -510,7 +503,6 @@ mod tests {
         eval_table(
             &r,
             Scope::Gather,
-            gather,
             &[
                 ("relay", true, "3 relay candidate(s)"),
                 ("relay>=4", false, "3 relay candidate(s)"),
@@ -530,15 +522,13 @@ mod tests {
         eval_table(
             &relay_only,
             Scope::Gather,
-            gather,
             &[("host=0", false, "not measured: --relay-only")],
         );
         let mut stun_only = r.clone();
-        stun_only.servers.retain(|s| s.url.starts_with("stun:"));
+        stun_only.servers.retain(|s| !s.url.is_turn());
         eval_table(
             &stun_only,
             Scope::Gather,
-            gather,
             &[
                 (
                     "relay=0",
@@ -563,7 +553,6 @@ mod tests {
         eval_table(
             &r,
             Scope::Check,
-            check,
             &[
                 ("udp:ok", true, "2 udp rows passed"),
                 ("tls:ok", true, "1 tls row passed"),
@@ -593,7 +582,6 @@ mod tests {
         eval_table(
             &udp_only,
             Scope::Check,
-            check,
             &[
                 ("tls:ok", false, "not measured: no tls row"),
                 (
@@ -616,13 +604,12 @@ mod tests {
         );
         let mut nothing = r.clone();
         for row in &mut nothing.rows {
-            row.binding = Stage::not_checked("not reached");
-            row.allocate = Stage::not_checked("not reached");
+            row.binding = Stage::not_checked(crate::model::Reason::NotReached);
+            row.allocate = Stage::not_checked(crate::model::Reason::NotReached);
         }
         eval_table(
             &nothing,
             Scope::Check,
-            check,
             &[
                 (
                     "rtt<1s",
@@ -645,7 +632,6 @@ mod tests {
         eval_table(
             &r,
             Scope::Nat,
-            nat,
             &[
                 (
                     "nat:mapping=endpoint-independent",
@@ -687,7 +673,6 @@ mod tests {
         eval_table(
             &two,
             Scope::Nat,
-            nat,
             &[
                 (
                     "nat:mapping=endpoint-independent",
@@ -705,7 +690,6 @@ mod tests {
         eval_table(
             &two,
             Scope::Nat,
-            nat,
             &[(
                 "nat:mapping=endpoint-independent",
                 false,
@@ -716,7 +700,6 @@ mod tests {
         eval_table(
             &two,
             Scope::Nat,
-            nat,
             &[("nat:hairpin=no", false, "not measured: no address family")],
         );
         // Types used above stay in step with the parser's words.

@@ -46,12 +46,30 @@ pub mod eval;
 pub mod parse;
 
 pub use crate::model::expect::{AssertionResult, NOT_MEASURED};
-use crate::model::Verdict;
+use crate::model::{Report, Verdict};
 
 pub use parse::{
     parse, valid_keys, Assertion, Cmp, Compare, ExpectError, KeyInfo, RttStage, Scope, StageKey,
     KEYS,
 };
+
+/// A report body that `--expect` assertions can be evaluated on (pure; the report is not
+/// changed).
+pub trait Evaluate {
+    /// One result per assertion, in order.
+    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult>;
+}
+
+/// Evaluate `assertions` on the report, store the results in it and fold them into its verdict
+/// ([`amend_verdict`]). Returns the exit code. With no assertions the report is unchanged.
+pub fn apply_expectations<B: Evaluate>(report: &mut Report<B>, assertions: &[Assertion]) -> i32 {
+    if !assertions.is_empty() {
+        let results = report.body.evaluate(assertions);
+        report.verdict = amend_verdict(&report.verdict, &results);
+        report.expectations = results;
+    }
+    report.verdict.exit_code
+}
 
 /// Fold assertion results into the run's verdict: the run fails when it failed on its own or
 /// when any assertion does not hold (exit code the larger of the two, at least 1). With no
@@ -84,17 +102,6 @@ pub fn amend_verdict(v: &Verdict, results: &[AssertionResult]) -> Verdict {
             ),
         }
     }
-}
-
-/// One line for logs: `iceprobe check: PASS ok: ...; expectations: all 2 held (1.2 s, exit 0)`.
-pub fn summary_line(command: &str, v: &Verdict, duration_ms: f64) -> String {
-    format!(
-        "iceprobe {command}: {} {} ({:.1} s, exit {})",
-        if v.ok { "PASS" } else { "FAIL" },
-        v.summary,
-        duration_ms / 1000.0,
-        v.exit_code
-    )
 }
 
 #[cfg(test)]
@@ -152,18 +159,5 @@ mod tests {
                 (*want_ok, *code, *summary)
             );
         }
-    }
-
-    #[test]
-    fn summary_line_is_one_line() {
-        let v = Verdict {
-            ok: false,
-            exit_code: 1,
-            summary: "FAILED: 1 of 2 rows".into(),
-        };
-        assert_eq!(
-            summary_line("check", &v, 1234.0),
-            "iceprobe check: FAIL FAILED: 1 of 2 rows (1.2 s, exit 1)"
-        );
     }
 }

@@ -4,12 +4,13 @@
 //! Plan: one shared UDP socket per address family (the host candidates' base, as in a browser);
 //! srflx from every STUN URL and every UDP TURN URL (browsers use those as STUN servers too);
 //! relay from every TURN URL over its own transport. Each allocation is released (Refresh
-//! LIFETIME 0) as soon as its candidate is known, and on the deadline or Ctrl-C.
+//! LIFETIME 0) as soon as its candidate is known, and on the deadline or Ctrl-C, inside the
+//! run's [`Budget`].
 #![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
 pub(crate) mod verdict;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,22 +18,24 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::candidate::{Candidate, CandidateType};
-use crate::failure::{
-    expired_rest_username, explain_code, explain_io, explain_no_answer, explain_turn, ErrorContext,
-};
 use crate::ice_url::{Protocol, Scheme, ServerUrl};
-use crate::model::{
-    Event, Expectation, GatherReport, Released, RunInfo, ServerSummary, SCHEMA_VERSION,
+use crate::model::gather::{
+    FailedAt, GatherBody, GatherError, GatherEvent, GatherReport, GatherStart, Gathered, Obtained,
+    Released, ServerSummary,
 };
 use crate::model::{Failure, Phase};
-use crate::net::connect;
 use crate::net::dns::{self, Families};
-use crate::net::driver::{drive, Link, Stop};
+use crate::net::driver::{drive, never_cancelled, Link, Stop};
 use crate::net::ifaces::{self, HostFilter};
 use crate::net::tls::TlsOptions;
 use crate::net::udp::UdpMux;
+use crate::probe::explain::{expired_rest_username, explain_code, explain_no_answer, ErrorContext};
+use crate::probe::failure::{dns_failure, stop_failure, turn_failure};
+use crate::probe::link::{self, Udp};
+use crate::probe::session::{self, Release, ReleaseOutcome};
+use crate::probe::Budget;
 use crate::proto::binding::{Binding, BindingOutcome};
-use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent, TurnFailure, TurnOp};
+use crate::proto::turn::{TurnClient, TurnEvent};
 use crate::servers::IceServer;
 
 /// Everything `gather` needs, validated.
@@ -44,7 +47,7 @@ pub struct GatherConfig {
     pub relay_only: bool,
     /// Address families.
     pub families: Families,
-    /// Deadline for the whole run.
+    /// Deadline for the whole run, releases included.
     pub timeout: Duration,
     /// Initial STUN retransmission timeout over UDP.
     pub rto: Duration,
@@ -62,16 +65,14 @@ pub struct GatherConfig {
 #[derive(Clone)]
 struct Ctx {
     t0: Instant,
-    deadline: Instant,
-    events: mpsc::UnboundedSender<Event>,
+    budget: Budget,
+    events: mpsc::UnboundedSender<GatherEvent>,
     cancel: watch::Receiver<bool>,
     rto: Duration,
     tls: TlsOptions,
     err_ctx: ErrorContext,
     /// [`GatherConfig::now_unix`].
     now_unix: u64,
-    /// Release grace after the deadline or Ctrl-C.
-    grace: Duration,
     /// The candidate the current probe is after, named in its errors.
     candidate: CandidateType,
 }
@@ -86,34 +87,26 @@ impl Ctx {
     }
 
     fn ms(&self) -> f64 {
-        self.t0.elapsed().as_secs_f64() * 1000.0
+        crate::model::ms(self.t0.elapsed())
     }
 
-    fn fail(
-        &self,
-        url: &ServerUrl,
-        addr: Option<SocketAddr>,
-        phase: Phase,
-        code: Option<u16>,
-        reason: Option<String>,
-        cause: String,
-    ) -> Expectation {
-        let f = Failure {
+    /// Report `failure` of `url` (at `addr`, when known) as an error event; the server's
+    /// summary keeps its phase and cause.
+    fn fail(&self, url: &ServerUrl, addr: Option<SocketAddr>, failure: Failure) -> Gathered {
+        let summary = FailedAt::from(&failure);
+        let _ = self.events.send(GatherEvent::Error(GatherError {
             url: url.to_string(),
             candidate: self.candidate,
-            address: addr.map(|a| a.to_string()),
-            phase,
-            code,
-            reason,
-            cause: cause.clone(),
+            address: addr,
+            failure,
             elapsed_ms: self.ms(),
-        };
-        let _ = self.events.send(Event::Error(f));
-        Expectation::Failed { phase, cause }
+        }));
+        Gathered::Failed(summary)
     }
 }
 
 /// One UDP socket per family.
+#[derive(Clone)]
 struct Sockets {
     v4: Option<(Arc<UdpMux>, u16)>,
     v6: Option<(Arc<UdpMux>, u16)>,
@@ -126,34 +119,34 @@ impl Sockets {
             IpAddr::V6(_) => self.v6.as_ref(),
         }
     }
+
+    fn udp(&self, ip: IpAddr) -> Udp<'_> {
+        Udp::Shared(self.for_ip(ip).map(|(m, _)| m.as_ref()))
+    }
 }
 
 /// Run a gather. Events stream out of `events` as they happen; the final report is returned
 /// (and also sent as the `summary` event).
 pub async fn gather(
     cfg: GatherConfig,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedSender<GatherEvent>,
     cancel: watch::Receiver<bool>,
 ) -> GatherReport {
     let t0 = Instant::now();
-    let deadline = t0 + cfg.timeout;
-    let run = RunInfo {
+    let budget = Budget::new(t0, cfg.timeout);
+    let run = GatherStart {
         command: "gather".into(),
         servers: cfg.servers.iter().map(|s| s.url.to_string()).collect(),
         timeout_ms: cfg.timeout.as_millis() as u64,
         relay_only: cfg.relay_only,
-        families: [(cfg.families.v4, "ipv4"), (cfg.families.v6, "ipv6")]
-            .iter()
-            .filter(|f| f.0)
-            .map(|f| f.1.to_string())
-            .collect(),
+        families: cfg.families.list(),
         insecure_tls: cfg.tls.insecure,
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let _ = tx.send(Event::Start(run.clone()));
+    let (tx, mut rx) = mpsc::unbounded_channel::<GatherEvent>();
+    let _ = tx.send(GatherEvent::Start(run.clone()));
     let ctx = Ctx {
         t0,
-        deadline,
+        budget,
         events: tx.clone(),
         cancel: cancel.clone(),
         rto: cfg.rto,
@@ -164,23 +157,27 @@ pub async fn gather(
             rest_expired_at: None,
         },
         now_unix: cfg.now_unix,
-        grace: (cfg.timeout / 20).clamp(Duration::from_millis(50), Duration::from_millis(300)),
         candidate: CandidateType::Srflx,
     };
 
-    let bind = |ip: IpAddr| async move {
-        let mux = UdpMux::bind(SocketAddr::new(ip, 0)).await.ok()?;
+    let bind = |v4: bool| async move {
+        let ip = if v4 {
+            IpAddr::from([0u8; 4])
+        } else {
+            IpAddr::from([0u8; 16])
+        };
+        let mux = UdpMux::bind(crate::net::any_addr(ip)).await.ok()?;
         let port = mux.local_addr().ok()?.port();
         Some((Arc::new(mux), port))
     };
     let sockets = Sockets {
         v4: if cfg.families.v4 {
-            bind(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).await
+            bind(true).await
         } else {
             None
         },
         v6: if cfg.families.v6 {
-            bind(IpAddr::V6(Ipv6Addr::UNSPECIFIED)).await
+            bind(false).await
         } else {
             None
         },
@@ -194,10 +191,7 @@ pub async fn gather(
     for (i, server) in cfg.servers.iter().enumerate() {
         let ctx = ctx.clone();
         let server = server.clone();
-        let sockets = Sockets {
-            v4: sockets.v4.clone(),
-            v6: sockets.v6.clone(),
-        };
+        let sockets = sockets.clone();
         let families = cfg.families;
         let relay_only = cfg.relay_only;
         tasks.spawn(async move {
@@ -213,14 +207,15 @@ pub async fn gather(
     let mut candidates = vec![];
     let mut errors = vec![];
     let mut summaries: Vec<Option<ServerSummary>> = vec![None; cfg.servers.len()];
-    let forward = |ev: Event, candidates: &mut Vec<Candidate>, errors: &mut Vec<Failure>| {
-        match &ev {
-            Event::Candidate(c) => candidates.push(c.clone()),
-            Event::Error(f) => errors.push(f.clone()),
-            _ => {}
-        }
-        let _ = events.send(ev);
-    };
+    let forward =
+        |ev: GatherEvent, candidates: &mut Vec<Candidate>, errors: &mut Vec<GatherError>| {
+            match &ev {
+                GatherEvent::Candidate(c) => candidates.push(c.clone()),
+                GatherEvent::Error(f) => errors.push(f.clone()),
+                _ => {}
+            }
+            let _ = events.send(ev);
+        };
     loop {
         tokio::select! {
             Some(ev) = rx.recv() => forward(ev, &mut candidates, &mut errors),
@@ -240,32 +235,28 @@ pub async fn gather(
         .zip(&cfg.servers)
         .map(|(s, srv)| {
             s.unwrap_or_else(|| ServerSummary {
-                url: srv.url.to_string(),
-                srflx: Expectation::NotChecked {
-                    reason: "probe task failed".into(),
-                },
-                relay: Expectation::NotChecked {
-                    reason: "probe task failed".into(),
-                },
+                url: srv.url.clone(),
+                srflx: Gathered::not_checked("probe task failed"),
+                relay: Gathered::not_checked("probe task failed"),
                 released: None,
             })
         })
         .collect();
     let verdict = verdict::verdict(&servers, &candidates);
-    let report = GatherReport {
-        schema_version: SCHEMA_VERSION,
-        command: "gather".into(),
-        iceprobe_version: env!("CARGO_PKG_VERSION").into(),
-        run,
-        duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
-        timed_out: Instant::now() >= deadline,
-        candidates,
-        errors,
-        servers,
-        expectations: Vec::new(),
+    let report = GatherReport::new(
+        GatherBody {
+            run,
+            duration_ms: crate::model::ms(t0.elapsed()),
+            // Probes stop at the probe deadline; a run that lasted that long was cut short.
+            timed_out: Instant::now() >= budget.probe_deadline(),
+            fix: verdict::fix_list(&errors, &servers),
+            candidates,
+            errors,
+            servers,
+        },
         verdict,
-    };
-    let _ = events.send(Event::Summary(report.clone()));
+    );
+    let _ = events.send(GatherEvent::Summary(Box::new(report.clone())));
     report
 }
 
@@ -287,18 +278,15 @@ fn emit_hosts(ctx: &Ctx, filter: &HostFilter, sockets: &Sockets) {
             a.index,
             ctx.ms(),
         );
-        let _ = ctx.events.send(Event::Candidate(c));
+        let _ = ctx.events.send(GatherEvent::Candidate(c));
     }
 }
 
 /// The base IP the OS would use to reach `server` (a connected UDP socket's local address).
 async fn route_source(server: SocketAddr) -> Option<IpAddr> {
-    let any: SocketAddr = if server.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let s = tokio::net::UdpSocket::bind(any).await.ok()?;
+    let s = tokio::net::UdpSocket::bind(crate::net::any_addr(server.ip()))
+        .await
+        .ok()?;
     s.connect(server).await.ok()?;
     s.local_addr().ok().map(|a| a.ip())
 }
@@ -314,47 +302,37 @@ async fn probe_server(
     relay_only: bool,
 ) -> ServerSummary {
     let url = server.url.clone();
-    let nc = |r: &str| Expectation::NotChecked {
-        reason: r.to_string(),
-    };
     let mut summary = ServerSummary {
-        url: url.to_string(),
-        srflx: nc(""),
-        relay: nc(""),
+        url: url.clone(),
+        srflx: Gathered::not_checked(""),
+        relay: Gathered::not_checked(""),
         released: None,
     };
     if url.protocol() == Protocol::Dtls {
         // Not even resolved: nothing of it is what a browser would gather.
-        summary.srflx = nc(NO_DTLS);
-        summary.relay = nc(NO_DTLS);
+        summary.srflx = Gathered::not_checked(NO_DTLS);
+        summary.relay = Gathered::not_checked(NO_DTLS);
         return summary;
     }
 
-    let addrs = match dns::resolve(&url, families, ctx.deadline.into()).await {
+    let addrs = match dns::resolve(&url, families, ctx.budget.probe_deadline().into()).await {
         Ok(a) => a,
         Err(e) => {
-            let phase = if matches!(e, dns::DnsError::Timeout { .. }) {
-                Phase::Timeout
-            } else {
-                Phase::Dns
-            };
             // One error for the server; it fails every candidate it was asked for.
             let who = if url.is_turn() {
                 CandidateType::Relay
             } else {
                 CandidateType::Srflx
             };
-            let failed =
-                ctx.probing(who)
-                    .fail(&url, None, phase, None, Some(e.to_string()), e.to_string());
+            let failed = ctx.probing(who).fail(&url, None, dns_failure(&e));
             summary.srflx = match wants_srflx(&url, relay_only) {
                 Ok(()) => failed.clone(),
-                Err(r) => nc(r),
+                Err(r) => Gathered::not_checked(r),
             };
             summary.relay = if url.is_turn() {
                 failed
             } else {
-                nc("stun: URLs give no relay")
+                Gathered::not_checked("stun: URLs give no relay")
             };
             return summary;
         }
@@ -364,7 +342,7 @@ async fn probe_server(
 
     let srflx = async {
         match wants_srflx(&url, relay_only) {
-            Err(reason) => nc(reason),
+            Err(reason) => Gathered::not_checked(reason),
             Ok(()) => srflx_probe(&ctx.probing(CandidateType::Srflx), &url, addr, &sockets).await,
         }
     };
@@ -372,7 +350,7 @@ async fn probe_server(
         if url.is_turn() {
             relay_probe(&ctx.probing(CandidateType::Relay), &server, addr, &sockets).await
         } else {
-            (nc("stun: URLs give no relay"), None)
+            (Gathered::not_checked("stun: URLs give no relay"), None)
         }
     };
     let (s, (r, released)) = tokio::join!(srflx, relay);
@@ -394,34 +372,37 @@ fn wants_srflx(url: &ServerUrl, relay_only: bool) -> Result<(), &'static str> {
     }
 }
 
-async fn srflx_probe(
+/// Open the link for `url`, reporting connect/TLS failures as error events.
+async fn open_link(
     ctx: &Ctx,
     url: &ServerUrl,
     addr: SocketAddr,
     sockets: &Sockets,
-) -> Expectation {
+) -> Result<(Link, SocketAddr), Gathered> {
+    match link::open(
+        url,
+        addr,
+        sockets.udp(addr.ip()),
+        &ctx.tls,
+        ctx.budget.probe_deadline(),
+    )
+    .await
+    {
+        Ok(o) => Ok((o.link, o.local)),
+        Err(e) => Err(ctx.fail(url, Some(addr), e.failure)),
+    }
+}
+
+async fn srflx_probe(ctx: &Ctx, url: &ServerUrl, addr: SocketAddr, sockets: &Sockets) -> Gathered {
     let proto = url.protocol();
-    let (mut link, base_ip, base_port) = match proto {
-        Protocol::Udp => {
-            let Some((mux, port)) = sockets.for_ip(addr.ip()) else {
-                return ctx.fail(
-                    url,
-                    Some(addr),
-                    Phase::Connect,
-                    None,
-                    None,
-                    "no local UDP socket of the server's address family".into(),
-                );
-            };
+    let (mut link, base_ip, base_port) = match open_link(ctx, url, addr, sockets).await {
+        Ok((link, local)) if proto == Protocol::Udp => {
+            // The shared socket is bound to the any-address: the base is the route's source.
             let base = route_source(addr).await.unwrap_or(addr.ip());
-            (Link::Udp(mux.link(addr)), base, *port)
+            (link, base, local.port())
         }
-        Protocol::Tcp | Protocol::Tls | Protocol::Dtls => {
-            match open_link(ctx, url, addr, sockets).await {
-                Ok((link, local)) => (link, local.ip(), local.port()),
-                Err(e) => return e,
-            }
-        }
+        Ok((link, local)) => (link, local.ip(), local.port()),
+        Err(e) => return e,
     };
     let mut binding = Binding::new(Instant::now(), ctx.rto, proto.is_stream());
     let mut outcome = None;
@@ -429,7 +410,7 @@ async fn srflx_probe(
     let stop = drive(
         &mut link,
         &mut binding,
-        ctx.deadline,
+        ctx.budget.probe_deadline(),
         &mut cancel,
         |_, o, _| {
             outcome = Some(o);
@@ -438,8 +419,9 @@ async fn srflx_probe(
     )
     .await;
     link.close().await;
-    match (outcome, stop) {
-        (Some(BindingOutcome::Success { mapped, .. }), _) => {
+    let fail = |failure| ctx.fail(url, Some(addr), failure);
+    match outcome {
+        Some(BindingOutcome::Success { mapped, .. }) => {
             let mut c = Candidate::new(
                 CandidateType::Srflx,
                 mapped,
@@ -454,103 +436,40 @@ async fn srflx_probe(
                 c.transport = Protocol::Tcp;
             }
             let elapsed_ms = c.elapsed_ms;
-            let _ = ctx.events.send(Event::Candidate(c));
-            Expectation::Ok { elapsed_ms }
+            let _ = ctx.events.send(GatherEvent::Candidate(c));
+            Gathered::Ok(Obtained { elapsed_ms })
         }
-        (Some(BindingOutcome::Error(e)), _) => {
+        Some(BindingOutcome::Error(e)) => {
             let cause = explain_code(
                 Phase::Stun,
                 e.code,
                 &ctx.err_ctx.with_alternate(e.alternate_server),
             );
-            ctx.fail(
-                url,
-                Some(addr),
-                Phase::Stun,
-                Some(e.code),
-                Some(e.reason),
-                cause,
-            )
+            fail(Failure::new(Phase::Stun, Some(e.reason), cause).with_code(Some(e.code)))
         }
-        (Some(BindingOutcome::NoMappedAddress), _) => ctx.fail(
-            url,
-            Some(addr),
+        Some(BindingOutcome::NoMappedAddress) => fail(Failure::new(
             Phase::Stun,
-            None,
             Some("success without XOR-MAPPED-ADDRESS".into()),
-            "the server answered Binding without a mapped address: not a working STUN server"
-                .into(),
-        ),
-        (Some(BindingOutcome::Timeout { sends }), _) => {
+            "the server answered Binding without a mapped address: not a working STUN server",
+        )),
+        Some(BindingOutcome::Timeout { sends }) => {
             let rejected = binding.rejects().summary();
-            ctx.fail(
-                url,
-                Some(addr),
+            fail(Failure::new(
                 Phase::Timeout,
-                None,
                 rejected.as_ref().map(|_| "replies rejected".to_string()),
                 explain_no_answer(proto, addr.port(), Some(sends), rejected.as_deref()),
-            )
+            ))
         }
-        (None, stop) => {
+        None => {
             let rejected = binding.rejects().summary();
-            stop_failure(ctx, url, addr, proto, Phase::Stun, stop, rejected)
+            fail(stop_failure(
+                &stop,
+                Phase::Stun,
+                proto,
+                addr.port(),
+                rejected.as_deref(),
+            ))
         }
-    }
-}
-
-fn stop_failure(
-    ctx: &Ctx,
-    url: &ServerUrl,
-    addr: SocketAddr,
-    proto: Protocol,
-    phase: Phase,
-    stop: Stop,
-    rejected: Option<String>,
-) -> Expectation {
-    match stop {
-        Stop::Cancelled => ctx.fail(
-            url,
-            Some(addr),
-            phase,
-            None,
-            Some("cancelled".into()),
-            "interrupted (Ctrl-C or SIGTERM) before the server answered".into(),
-        ),
-        Stop::Deadline | Stop::Done => ctx.fail(
-            url,
-            Some(addr),
-            Phase::Timeout,
-            None,
-            rejected.as_ref().map(|_| "replies rejected".to_string()),
-            explain_no_answer(proto, addr.port(), None, rejected.as_deref()),
-        ),
-        Stop::Closed => ctx.fail(
-            url,
-            Some(addr),
-            phase,
-            None,
-            Some("connection closed".into()),
-            "the server closed the connection without answering".into(),
-        ),
-        Stop::Io(e) => {
-            let (phase, cause) = explain_io(proto, addr.port(), &e);
-            ctx.fail(url, Some(addr), phase, None, Some(e.to_string()), cause)
-        }
-    }
-}
-
-/// Open the link for `url`, reporting connect/TLS failures as error events.
-async fn open_link(
-    ctx: &Ctx,
-    url: &ServerUrl,
-    addr: SocketAddr,
-    sockets: &Sockets,
-) -> Result<(Link, SocketAddr), Expectation> {
-    let mux = sockets.for_ip(addr.ip()).map(|(m, _)| m.as_ref());
-    match connect::open(url, addr, mux, &ctx.tls, ctx.deadline).await {
-        Ok(o) => Ok((o.link, o.local)),
-        Err(e) => Err(ctx.fail(url, Some(addr), e.phase, None, Some(e.reason), e.cause)),
     }
 }
 
@@ -559,44 +478,39 @@ async fn relay_probe(
     server: &IceServer,
     addr: SocketAddr,
     sockets: &Sockets,
-) -> (Expectation, Option<bool>) {
+) -> (Gathered, Option<bool>) {
     let url = &server.url;
     let proto = url.protocol();
-    let mut link = match open_link(ctx, url, addr, sockets).await {
-        Ok((l, _)) => l,
+    let (mut link, _) = match open_link(ctx, url, addr, sockets).await {
+        Ok(l) => l,
         Err(e) => return (e, None),
     };
-    let client = TurnClient::new(TurnConfig {
-        username: server.username.clone(),
-        password: server.credential.clone(),
-        ipv6_relay: None,
-        rto: ctx.rto,
-        reliable: proto.is_stream(),
-    });
+    let client = session::client(
+        server.username.clone(),
+        server.credential.clone(),
+        ctx.rto,
+        proto.is_stream(),
+        None,
+    );
     let mut client = match client {
         Ok(c) => c,
-        Err(e) => {
-            return (
-                ctx.fail(
-                    url,
-                    Some(addr),
-                    Phase::TurnAllocate,
-                    None,
-                    Some(e.clone()),
-                    format!("internal error: {e}"),
-                ),
-                None,
-            )
-        }
+        Err(f) => return (ctx.fail(url, Some(addr), f), None),
+    };
+    let err_ctx = ErrorContext {
+        rest_expired_at: server
+            .username
+            .as_deref()
+            .and_then(|u| expired_rest_username(u, ctx.now_unix)),
+        ..ctx.err_ctx.clone()
     };
     client.allocate(Instant::now());
-    let mut result: Option<Expectation> = None;
+    let mut result: Option<Gathered> = None;
     let mut relayed_addr = None;
     let mut cancel = ctx.cancel.clone();
     let stop = drive(
         &mut link,
         &mut client,
-        ctx.deadline,
+        ctx.budget.probe_deadline(),
         &mut cancel,
         |_, ev, _| match ev {
             TurnEvent::Allocated {
@@ -613,31 +527,40 @@ async fn relay_probe(
                     0,
                     ctx.ms(),
                 );
-                result = Some(Expectation::Ok {
+                result = Some(Gathered::Ok(Obtained {
                     elapsed_ms: c.elapsed_ms,
-                });
+                }));
                 relayed_addr = Some(relayed);
-                let _ = ctx.events.send(Event::Candidate(c));
+                let _ = ctx.events.send(GatherEvent::Candidate(c));
                 true
             }
             TurnEvent::Failed { op, failure } => {
-                result = Some(turn_failure(ctx, server, addr, proto, op, failure));
+                let f = turn_failure(op, &failure, proto, addr.port(), &err_ctx);
+                result = Some(ctx.fail(url, Some(addr), f));
                 true
             }
             _ => false,
         },
     )
     .await;
-    let rejected = client.rejects().summary();
     let result = result.unwrap_or_else(|| {
-        stop_failure(ctx, url, addr, proto, Phase::TurnAllocate, stop, rejected)
+        let rejected = client.rejects().summary();
+        let f = stop_failure(
+            &stop,
+            Phase::TurnAllocate,
+            proto,
+            addr.port(),
+            rejected.as_deref(),
+        );
+        ctx.fail(url, Some(addr), f)
     });
     let released = release(ctx, &mut link, &mut client, url, relayed_addr).await;
     link.close().await;
     (result, released)
 }
 
-/// Release the allocation if one may exist; within the deadline, or a short grace after it.
+/// Release the allocation if one may exist ([`Release`]: inside the run's budget, not cut
+/// short by Ctrl-C). `Some(released)` when there was an allocation.
 async fn release(
     ctx: &Ctx,
     link: &mut Link,
@@ -645,58 +568,33 @@ async fn release(
     url: &ServerUrl,
     relayed: Option<SocketAddr>,
 ) -> Option<bool> {
-    client.abandon();
-    while client.poll_event().is_some() {}
-    client.release(Instant::now());
-    if !client.is_busy() {
-        return relayed.map(|_| false);
-    }
-    let deadline = ctx
-        .deadline
-        .max(Instant::now())
-        .min(Instant::now() + Duration::from_secs(2))
-        .max(Instant::now() + ctx.grace);
-    // Ctrl-C must not stop the release itself.
-    let (_keep, mut never) = watch::channel(false);
-    let mut released = false;
-    drive(link, client, deadline, &mut never, |_, ev, _| match ev {
-        TurnEvent::Released { .. } => {
-            released = true;
-            true
-        }
-        TurnEvent::Failed { .. } => true,
-        _ => false,
-    })
-    .await;
-    if released {
-        if let Some(r) = relayed {
-            let _ = ctx.events.send(Event::Released(Released {
-                url: url.to_string(),
-                relayed: r.to_string(),
-                elapsed_ms: ctx.ms(),
-            }));
+    let mut rel = Release::start(client, Instant::now(), &ctx.budget);
+    if let Some(until) = rel.until() {
+        let (_keep, mut never) = never_cancelled();
+        let stop = drive(link, client, until, &mut never, |_, ev, _| {
+            rel.on_event(&ev);
+            rel.is_done()
+        })
+        .await;
+        match stop {
+            Stop::Link { .. } => rel.on_link_down(),
+            _ => rel.on_timeout(until),
         }
     }
-    Some(released)
-}
-
-fn turn_failure(
-    ctx: &Ctx,
-    server: &IceServer,
-    addr: SocketAddr,
-    proto: Protocol,
-    op: TurnOp,
-    failure: TurnFailure,
-) -> Expectation {
-    let err_ctx = ErrorContext {
-        rest_expired_at: server
-            .username
-            .as_deref()
-            .and_then(|u| expired_rest_username(u, ctx.now_unix)),
-        ..ctx.err_ctx.clone()
-    };
-    let e = explain_turn(op, &failure, proto, addr.port(), &err_ctx);
-    ctx.fail(&server.url, Some(addr), e.phase, e.code, e.reason, e.cause)
+    match rel.outcome() {
+        Some(ReleaseOutcome::Released { .. }) => {
+            if let Some(r) = relayed {
+                let _ = ctx.events.send(GatherEvent::Released(Released {
+                    url: url.to_string(),
+                    relayed: r,
+                    elapsed_ms: ctx.ms(),
+                }));
+            }
+            Some(true)
+        }
+        Some(ReleaseOutcome::Nothing) | None => relayed.map(|_| false),
+        Some(_) => Some(false),
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,44 @@
 //! The `gather` verdict (pure): exit 0 when no server failed what it was asked for, else 1,
-//! with one summary line.
+//! with one summary line; and what to fix.
 
 use crate::candidate::{Candidate, CandidateType};
-use crate::model::{Expectation, ServerSummary, Verdict};
+use crate::model::gather::{Fix, GatherError, ServerSummary};
+use crate::model::{Outcome, Verdict};
+
+/// What to fix (pure): one entry per distinct cause, naming every URL that has it, in the order
+/// the causes first appeared: errors, then failed candidates that no error explained.
+pub fn fix_list(errors: &[GatherError], servers: &[ServerSummary]) -> Vec<Fix> {
+    let mut out: Vec<Fix> = Vec::new();
+    let mut add = |cause: &str, url: &str| match out.iter_mut().find(|f| f.cause == cause) {
+        Some(f) => {
+            if !f.urls.iter().any(|u| u == url) {
+                f.urls.push(url.to_string());
+            }
+        }
+        None => out.push(Fix {
+            cause: cause.to_string(),
+            urls: vec![url.to_string()],
+        }),
+    };
+    for e in errors {
+        add(&e.failure.cause, &e.url);
+    }
+    for s in servers {
+        for g in [&s.srflx, &s.relay] {
+            if let Outcome::Failed(f) = g {
+                add(&f.cause, &s.url.to_string());
+            }
+        }
+    }
+    out
+}
 
 /// Decide the verdict (pure): exit 0 when no server failed an expectation, else 1.
 pub fn verdict(servers: &[ServerSummary], candidates: &[Candidate]) -> Verdict {
-    let failed: Vec<&str> = servers
+    let failed: Vec<String> = servers
         .iter()
         .filter(|s| s.srflx.is_failed() || s.relay.is_failed())
-        .map(|s| s.url.as_str())
+        .map(|s| s.url.to_string())
         .collect();
     let count = |k| candidates.iter().filter(|c| c.kind == k).count();
     let counts = format!(
@@ -23,8 +52,8 @@ pub fn verdict(servers: &[ServerSummary], candidates: &[Candidate]) -> Verdict {
     let unchecked = servers
         .iter()
         .filter(|s| {
-            matches!(s.srflx, Expectation::NotChecked { .. })
-                && matches!(s.relay, Expectation::NotChecked { .. })
+            matches!(s.srflx, Outcome::NotChecked { .. })
+                && matches!(s.relay, Outcome::NotChecked { .. })
         })
         .count();
     if failed.is_empty() {
@@ -55,11 +84,12 @@ pub fn verdict(servers: &[ServerSummary], candidates: &[Candidate]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Phase;
+    use crate::model::gather::{FailedAt, Gathered, Obtained};
+    use crate::model::{Failure, Phase};
 
-    fn server(srflx: Expectation, relay: Expectation) -> ServerSummary {
+    fn server(srflx: Gathered, relay: Gathered) -> ServerSummary {
         ServerSummary {
-            url: "turn:h".into(),
+            url: "turn:h".parse().unwrap(),
             srflx,
             relay,
             released: None,
@@ -68,14 +98,12 @@ mod tests {
 
     #[test]
     fn verdict_table() {
-        let ok = Expectation::Ok { elapsed_ms: 1.0 };
-        let nc = Expectation::NotChecked {
-            reason: "stun: URL".into(),
-        };
-        let bad = Expectation::Failed {
+        let ok = Gathered::Ok(Obtained { elapsed_ms: 1.0 });
+        let nc = Gathered::not_checked("stun: URL");
+        let bad = Gathered::Failed(FailedAt {
             phase: Phase::TurnAuth,
             cause: "x".into(),
-        };
+        });
         let counts = "0 host, 0 srflx, 0 relay";
         let cases = [
             (
@@ -121,5 +149,47 @@ mod tests {
             };
             assert!(v.summary.starts_with(&want), "{} vs {want}", v.summary);
         }
+    }
+
+    #[test]
+    fn fixes_name_each_cause_once_with_every_url() {
+        let err = |url: &str, cause: &str| GatherError {
+            url: url.into(),
+            candidate: CandidateType::Relay,
+            address: None,
+            failure: Failure::new(Phase::TurnAuth, None, cause),
+            elapsed_ms: 1.0,
+        };
+        let errors = [
+            err("turn:a", "wrong credentials"),
+            err("turn:b", "wrong credentials"),
+            err("turn:a", "wrong credentials"),
+            err("turn:c", "silent"),
+        ];
+        let unexplained = server(
+            Gathered::Failed(FailedAt {
+                phase: Phase::Timeout,
+                cause: "no answer".into(),
+            }),
+            Gathered::not_checked("stun: URLs give no relay"),
+        );
+        let fix = fix_list(&errors, &[unexplained]);
+        let got: Vec<(&str, Vec<&str>)> = fix
+            .iter()
+            .map(|f| {
+                (
+                    f.cause.as_str(),
+                    f.urls.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("wrong credentials", vec!["turn:a", "turn:b"]),
+                ("silent", vec!["turn:c"]),
+                ("no answer", vec!["turn:h"]),
+            ]
+        );
     }
 }

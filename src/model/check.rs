@@ -1,14 +1,17 @@
 //! The `check` report: one row per server × address × transport, stage by stage.
 //!
-//! Each stage is a [`Stage`]: `ok` with its time and details, `failed` with phase, code, reason
-//! and cause, or `not-checked` with the reason. Unknown is never reported as false.
+//! Each stage is a [`Stage`]: `ok` with its time and details, `failed` with its [`Failure`], or
+//! `not-checked` with the [`Reason`]. Unknown is never reported as false.
+
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
 use crate::ice_url::{Host, Protocol, ServerUrl};
 
+use super::outcome::Outcome;
 use super::tls::TlsInfo;
-use super::Phase;
+use super::{Body, Failure, Family, Report, Summarised};
 
 /// Version of the check report (shares the envelope with gather's schema).
 pub const CHECK_SCHEMA_VERSION: u32 = 1;
@@ -16,77 +19,68 @@ pub const CHECK_SCHEMA_VERSION: u32 = 1;
 /// Warn when the leaf certificate expires in fewer days than this (issue 3: "within 14 days").
 pub const CERT_EXPIRY_WARN_DAYS: i64 = 14;
 
-/// One stage's result.
+/// One stage's result: `ok` with its time and details, `failed` with its time and the
+/// [`Failure`], or `not-checked` with the [`Reason`].
+pub type Stage<T> = Outcome<Passed<T>, StageFailure>;
+
+/// What a passed stage reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Stage<T> {
-    /// Passed.
-    Ok {
-        /// Time the stage took, in milliseconds.
-        ms: f64,
-        /// What it found.
-        info: T,
-    },
-    /// Failed.
-    Failed {
-        /// Time until the failure, when known.
-        ms: Option<f64>,
-        /// The phase.
-        phase: Phase,
-        /// STUN/TURN ERROR-CODE when the server sent one.
-        code: Option<u16>,
-        /// Server reason phrase or our technical reason.
-        reason: Option<String>,
-        /// Plain-language cause.
-        cause: String,
-    },
-    /// Not attempted, and why.
-    NotChecked {
-        /// Why.
-        reason: String,
-    },
+#[serde(deny_unknown_fields)]
+pub struct Passed<T> {
+    /// Time the stage took, in milliseconds.
+    pub ms: f64,
+    /// What it found.
+    pub info: T,
+}
+
+/// What a failed stage reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageFailure {
+    /// Time until the failure, when known.
+    pub ms: Option<f64>,
+    /// Why it failed.
+    #[serde(flatten)]
+    pub failure: Failure,
 }
 
 impl<T> Stage<T> {
-    /// A not-checked stage.
-    pub fn not_checked(reason: impl Into<String>) -> Self {
-        Stage::NotChecked {
-            reason: reason.into(),
-        }
+    /// A passed stage.
+    pub fn ok(ms: f64, info: T) -> Self {
+        Outcome::Ok(Passed { ms, info })
     }
 
-    /// Whether the stage passed.
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Stage::Ok { .. })
-    }
-
-    /// Whether the stage failed.
-    pub fn is_failed(&self) -> bool {
-        matches!(self, Stage::Failed { .. })
+    /// A failed stage.
+    pub fn fail(ms: Option<f64>, failure: Failure) -> Self {
+        Outcome::Failed(StageFailure { ms, failure })
     }
 
     /// The STUN/TURN error code of a failed stage.
     pub fn code(&self) -> Option<u16> {
-        match self {
-            Stage::Failed { code, .. } => *code,
-            _ => None,
-        }
+        self.failed().and_then(|f| f.failure.code)
     }
 
     /// The details when ok.
     pub fn info(&self) -> Option<&T> {
+        self.passed().map(|p| &p.info)
+    }
+
+    /// The time the stage took (ok), or took to fail (when known).
+    pub fn ms(&self) -> Option<f64> {
         match self {
-            Stage::Ok { info, .. } => Some(info),
-            _ => None,
+            Outcome::Ok(p) => Some(p.ms),
+            Outcome::Failed(f) => f.ms,
+            Outcome::NotChecked { .. } => None,
         }
     }
 
-    /// The time when ok.
-    pub fn ms(&self) -> Option<f64> {
+    /// The same failure or reason for a stage of another type; `None` for a pass (whose
+    /// details belong to its own stage).
+    pub fn cast<U>(&self) -> Option<Stage<U>> {
         match self {
-            Stage::Ok { ms, .. } => Some(*ms),
-            Stage::Failed { ms, .. } => *ms,
-            Stage::NotChecked { .. } => None,
+            Outcome::Ok(_) => None,
+            Outcome::Failed(f) => Some(Outcome::Failed(f.clone())),
+            Outcome::NotChecked { reason } => Some(Outcome::not_checked(reason.clone())),
         }
     }
 }
@@ -100,8 +94,8 @@ pub struct Nothing {}
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsInfo {
-    /// All addresses found (both families), as text.
-    pub addresses: Vec<String>,
+    /// All addresses found (both families).
+    pub addresses: Vec<IpAddr>,
     /// SRV targets when `--srv` found any (`target:port`).
     pub srv: Vec<String>,
 }
@@ -111,7 +105,7 @@ pub struct DnsInfo {
 #[serde(deny_unknown_fields)]
 pub struct BindingInfo {
     /// XOR-MAPPED-ADDRESS.
-    pub mapped: String,
+    pub mapped: SocketAddr,
     /// SOFTWARE: the server's name and version.
     pub software: Option<String>,
     /// FINGERPRINT present and valid.
@@ -133,9 +127,9 @@ pub struct ChallengeInfo {
 #[serde(deny_unknown_fields)]
 pub struct AllocationInfo {
     /// XOR-RELAYED-ADDRESS.
-    pub relayed: String,
+    pub relayed: SocketAddr,
     /// XOR-MAPPED-ADDRESS.
-    pub mapped: Option<String>,
+    pub mapped: Option<SocketAddr>,
     /// LIFETIME in seconds.
     pub lifetime_s: u32,
     /// MESSAGE-INTEGRITY of the success response: `true` valid, `false` invalid, `null` absent.
@@ -149,17 +143,75 @@ pub struct AllocationInfo {
 #[serde(deny_unknown_fields)]
 pub struct EchoInfo {
     /// Where the data went (the peer's address as the relay saw it).
-    pub peer: String,
+    pub peer: SocketAddr,
     /// Bytes sent.
     pub bytes: usize,
+}
+
+/// What a [`Warning`] is about: a stable, machine-readable kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// The relayed address is private, loopback, link-local, CGNAT or ULA.
+    PrivateRelayAddress,
+    /// The leaf certificate expires within [`CERT_EXPIRY_WARN_DAYS`].
+    CertificateExpiring,
+    /// The Binding response had no (valid) FINGERPRINT.
+    NoFingerprint,
+    /// The Allocate success response had no MESSAGE-INTEGRITY.
+    NoMessageIntegrity,
+    /// The Allocate success response had an invalid MESSAGE-INTEGRITY.
+    BadMessageIntegrity,
+    /// STUN Binding works on a TURN URL, TURN does not.
+    StunOkTurnFailed,
+    /// `--insecure`: the certificate was not verified.
+    TlsNotVerified,
+    /// UDP works on a host, TCP or TLS does not.
+    UdpOnly,
+    /// TCP or TLS works on a host, UDP does not.
+    UdpBlocked,
+    /// The server answered Allocate with 300 Try Alternate (followed in the next row).
+    Redirected,
+}
+
+impl WarningKind {
+    /// The wire word, e.g. `private-relay-address`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningKind::PrivateRelayAddress => "private-relay-address",
+            WarningKind::CertificateExpiring => "certificate-expiring",
+            WarningKind::NoFingerprint => "no-fingerprint",
+            WarningKind::NoMessageIntegrity => "no-message-integrity",
+            WarningKind::BadMessageIntegrity => "bad-message-integrity",
+            WarningKind::StunOkTurnFailed => "stun-ok-turn-failed",
+            WarningKind::TlsNotVerified => "tls-not-verified",
+            WarningKind::UdpOnly => "udp-only",
+            WarningKind::UdpBlocked => "udp-blocked",
+            WarningKind::Redirected => "redirected",
+        }
+    }
+
+    /// Every kind, in schema order (the schema test compares against this list).
+    pub const ALL: [WarningKind; 10] = [
+        WarningKind::PrivateRelayAddress,
+        WarningKind::CertificateExpiring,
+        WarningKind::NoFingerprint,
+        WarningKind::NoMessageIntegrity,
+        WarningKind::BadMessageIntegrity,
+        WarningKind::StunOkTurnFailed,
+        WarningKind::TlsNotVerified,
+        WarningKind::UdpOnly,
+        WarningKind::UdpBlocked,
+        WarningKind::Redirected,
+    ];
 }
 
 /// Something that works but an operator should look at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Warning {
-    /// Stable machine-readable kind, e.g. `private-relay-address`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: WarningKind,
     /// What to do about it.
     pub message: String,
 }
@@ -181,13 +233,16 @@ pub enum RowVerdict {
 #[serde(deny_unknown_fields)]
 pub struct CheckRow {
     /// The URL as given.
-    pub url: String,
+    pub url: ServerUrl,
     /// The URL actually probed for this row (differs with `--all-transports` or a 300 redirect).
-    pub probed_url: String,
-    /// `ipv4` or `ipv6`.
-    pub family: String,
-    /// The server address.
-    pub address: String,
+    pub probed_url: ServerUrl,
+    /// `ipv4` or `ipv6`; `""` when the row got no address (DNS failed, or found none of the
+    /// family asked for).
+    #[serde(with = "super::blank")]
+    pub family: Option<Family>,
+    /// The server address; `""` when the row got none.
+    #[serde(with = "super::blank")]
+    pub address: Option<SocketAddr>,
     /// How the server is reached.
     pub transport: Protocol,
     /// Whether TURN stages apply (turn:/turns: URLs).
@@ -216,23 +271,17 @@ pub struct CheckRow {
     pub release: Stage<Nothing>,
     /// ALTERNATE-SERVER of a 300 Try Alternate (RFC 8489 §10); iceprobe follows it once and
     /// reports the alternate in the next row.
-    pub alternate_server: Option<String>,
+    pub alternate_server: Option<SocketAddr>,
     /// Warnings.
     pub warnings: Vec<Warning>,
     /// Verdict.
     pub verdict: RowVerdict,
 }
 
-/// The whole `check` report.
+/// What a `check` report holds (inside the [`Report`] envelope).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CheckReport {
-    /// [`CHECK_SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// `check`.
-    pub command: String,
-    /// iceprobe's version.
-    pub iceprobe_version: String,
+pub struct CheckBody {
     /// The deadline, in milliseconds.
     pub timeout_ms: u64,
     /// Rows probed at once (`--concurrency`): with more rows than this, rows waited for a
@@ -248,12 +297,18 @@ pub struct CheckReport {
     pub warnings: Vec<Warning>,
     /// What to fix, deduplicated causes and warnings, most important first.
     pub fix: Vec<String>,
-    /// `--expect` results in the order given (absent from JSON without `--expect`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub expectations: Vec<super::expect::AssertionResult>,
-    /// The verdict.
-    pub verdict: super::Verdict,
 }
+
+impl Body for CheckBody {
+    const COMMAND: &'static str = "check";
+    const SCHEMA_VERSION: u32 = CHECK_SCHEMA_VERSION;
+    fn duration_ms(&self) -> f64 {
+        self.duration_ms
+    }
+}
+
+/// The whole `check` report (`--format json`).
+pub type CheckReport = Report<CheckBody>;
 
 /// What a check is about to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -288,61 +343,89 @@ pub enum CheckEvent {
 
 // ---- reading a row: what renderers and decisions need ----
 
-/// How one stage ended, without its details: what renderers and decisions need.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StageStatus<'a> {
-    /// Passed in `ms`.
-    Ok {
-        /// Milliseconds.
-        ms: f64,
-    },
-    /// Failed.
-    Failed {
-        /// Milliseconds until the failure, when known.
-        ms: Option<f64>,
-        /// The phase that failed.
-        phase: Phase,
-        /// STUN/TURN ERROR-CODE, when the server sent one.
-        code: Option<u16>,
-        /// Server reason phrase or our technical reason.
-        reason: Option<&'a str>,
-        /// Plain-language cause.
-        cause: &'a str,
-    },
-    /// Not attempted.
-    NotChecked {
-        /// Why.
-        reason: &'a str,
-    },
+/// How one stage ended, without its details: the time when it passed, the failure, or the
+/// reason it was not checked.
+pub type StageStatus<'a> = Outcome<f64, &'a StageFailure>;
+
+/// A stage of a check row, by its short column name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StageName {
+    /// DNS.
+    Dns,
+    /// TCP connect.
+    Connect,
+    /// TLS or DTLS handshake.
+    Tls,
+    /// STUN Binding.
+    Stun,
+    /// Unauthenticated Allocate → 401.
+    Challenge,
+    /// Authenticated Allocate.
+    Allocate,
+    /// CreatePermission.
+    Permission,
+    /// ChannelBind.
+    Channel,
+    /// Echo by Send indication.
+    SendEcho,
+    /// Echo by ChannelData.
+    ChannelEcho,
+    /// Refresh LIFETIME 0.
+    Release,
 }
 
-/// One stage of a row under its short column name.
-#[derive(Debug, Clone, Copy, PartialEq)]
+impl StageName {
+    /// The row's field name: `dns`, `connect`, `tls`, `binding`, `challenge`, `allocate`,
+    /// `permission`, `channel`, `send_echo`, `channel_echo`, `release` (the metrics' `stage`).
+    pub fn field(self) -> &'static str {
+        match self {
+            StageName::Dns => "dns",
+            StageName::Connect => "connect",
+            StageName::Tls => "tls",
+            StageName::Stun => "binding",
+            StageName::Challenge => "challenge",
+            StageName::Allocate => "allocate",
+            StageName::Permission => "permission",
+            StageName::Channel => "channel",
+            StageName::SendEcho => "send_echo",
+            StageName::ChannelEcho => "channel_echo",
+            StageName::Release => "release",
+        }
+    }
+
+    /// The column name: `dns`, `connect`, `tls`, `stun`, `401`, `allocate`, `perm`, `chan`,
+    /// `send-echo`, `chan-echo`, `release` (the JUnit case names too).
+    pub fn column(self) -> &'static str {
+        match self {
+            StageName::Dns => "dns",
+            StageName::Connect => "connect",
+            StageName::Tls => "tls",
+            StageName::Stun => "stun",
+            StageName::Challenge => "401",
+            StageName::Allocate => "allocate",
+            StageName::Permission => "perm",
+            StageName::Channel => "chan",
+            StageName::SendEcho => "send-echo",
+            StageName::ChannelEcho => "chan-echo",
+            StageName::Release => "release",
+        }
+    }
+}
+
+/// One stage of a row under its name.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageView<'a> {
-    /// Column name: `dns`, `connect`, `tls`, `stun`, `401`, `allocate`, `perm`, `chan`,
-    /// `send-echo`, `chan-echo`, `release`.
-    pub name: &'static str,
+    /// Which stage.
+    pub name: StageName,
     /// How it ended.
     pub status: StageStatus<'a>,
 }
 
-fn view<'a, T>(name: &'static str, s: &'a Stage<T>) -> StageView<'a> {
+fn view<T>(name: StageName, s: &Stage<T>) -> StageView<'_> {
     let status = match s {
-        Stage::Ok { ms, .. } => StageStatus::Ok { ms: *ms },
-        Stage::Failed {
-            ms,
-            phase,
-            code,
-            reason,
-            cause,
-        } => StageStatus::Failed {
-            ms: *ms,
-            phase: *phase,
-            code: *code,
-            reason: reason.as_deref(),
-            cause,
-        },
-        Stage::NotChecked { reason } => StageStatus::NotChecked { reason },
+        Outcome::Ok(p) => Outcome::Ok(p.ms),
+        Outcome::Failed(f) => Outcome::Failed(f),
+        Outcome::NotChecked { reason } => Outcome::not_checked(reason.clone()),
     };
     StageView { name, status }
 }
@@ -350,31 +433,28 @@ fn view<'a, T>(name: &'static str, s: &'a Stage<T>) -> StageView<'a> {
 /// Every stage of a row, in protocol order.
 pub fn stages(row: &CheckRow) -> [StageView<'_>; 11] {
     [
-        view("dns", &row.dns),
-        view("connect", &row.connect),
-        view("tls", &row.tls),
-        view("stun", &row.binding),
-        view("401", &row.challenge),
-        view("allocate", &row.allocate),
-        view("perm", &row.permission),
-        view("chan", &row.channel),
-        view("send-echo", &row.send_echo),
-        view("chan-echo", &row.channel_echo),
-        view("release", &row.release),
+        view(StageName::Dns, &row.dns),
+        view(StageName::Connect, &row.connect),
+        view(StageName::Tls, &row.tls),
+        view(StageName::Stun, &row.binding),
+        view(StageName::Challenge, &row.challenge),
+        view(StageName::Allocate, &row.allocate),
+        view(StageName::Permission, &row.permission),
+        view(StageName::Channel, &row.channel),
+        view(StageName::SendEcho, &row.send_echo),
+        view(StageName::ChannelEcho, &row.channel_echo),
+        view(StageName::Release, &row.release),
     ]
 }
 
-/// Whether a stage applies at all to this row: connect only to TCP/TLS, TLS only to TLS, the
-/// TURN stages only to TURN URLs, DNS only to host names. `stage` is a [`StageView::name`].
-pub fn stage_applies(row: &CheckRow, stage: &str) -> bool {
+/// Whether a stage applies at all to this row: connect only to TCP/TLS, TLS only to TLS and
+/// DTLS, the TURN stages only to TURN URLs, DNS only to host names.
+pub fn stage_applies(row: &CheckRow, stage: StageName) -> bool {
     match stage {
-        "dns" => !matches!(
-            row.probed_url.parse::<ServerUrl>().map(|u| u.host),
-            Ok(Host::Ip(_))
-        ),
-        "connect" => row.transport.is_stream(),
-        "tls" => row.transport.is_secure(),
-        "stun" => true,
+        StageName::Dns => !matches!(row.probed_url.host, Host::Ip(_)),
+        StageName::Connect => row.transport.is_stream(),
+        StageName::Tls => row.transport.is_secure(),
+        StageName::Stun => true,
         _ => row.turn,
     }
 }
@@ -383,23 +463,36 @@ pub fn stage_applies(row: &CheckRow, stage: &str) -> bool {
 pub fn failed_stages(row: &CheckRow) -> Vec<StageView<'_>> {
     stages(row)
         .into_iter()
-        .filter(|s| matches!(s.status, StageStatus::Failed { .. }))
+        .filter(|s| s.status.is_failed())
         .collect()
 }
 
 /// Whether any stage of the row failed. Not-checked stages never count.
 pub fn row_failed(row: &CheckRow) -> bool {
-    stages(row)
-        .iter()
-        .any(|s| matches!(s.status, StageStatus::Failed { .. }))
+    stages(row).iter().any(|s| s.status.is_failed())
 }
 
 /// `turn:h?transport=tcp 198.18.0.1:3478`: which row, for people (only the URL when the row
 /// has no address: DNS failed or found none of the family asked for).
 pub fn row_label(row: &CheckRow) -> String {
-    if row.address.is_empty() {
-        row.probed_url.clone()
-    } else {
-        format!("{} {}", row.probed_url, row.address)
+    match row.address {
+        None => row.probed_url.to_string(),
+        Some(a) => format!("{} {a}", row.probed_url),
+    }
+}
+
+impl Summarised for CheckEvent {
+    type Body = CheckBody;
+    fn summary(&self) -> Option<&Report<CheckBody>> {
+        match self {
+            CheckEvent::Summary(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn summary_mut(&mut self) -> Option<&mut Report<CheckBody>> {
+        match self {
+            CheckEvent::Summary(r) => Some(r),
+            _ => None,
+        }
     }
 }

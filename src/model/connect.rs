@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::candidate::CandidateType;
 
-use super::Verdict;
+use super::{Body, Report, Summarised};
 
 /// Version of the connect report (same envelope and conventions as the other commands).
 pub const CONNECT_SCHEMA_VERSION: u32 = 1;
@@ -32,7 +32,7 @@ impl std::fmt::Display for Side {
 }
 
 /// ICE transport policy of one side (W3C `RTCIceTransportPolicy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Every candidate type.
@@ -298,37 +298,90 @@ pub struct SideReport {
     pub throughput: Option<ThroughputReport>,
 }
 
+/// What a [`Cause`] is about: a stable identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CauseCode {
+    /// A side gathered no candidates at all.
+    NothingGathered,
+    /// A TURN server was given but a side got no relay candidate from it.
+    NoRelayCandidate,
+    /// A side never received a candidate from its peer.
+    NoRemoteCandidates,
+    /// ICE connected but the data channel did not carry the echo.
+    DataChannel,
+    /// Relay candidates on both sides, but the relay did not forward between them.
+    RelayNotForwarding,
+    /// No relay was given, and the direct paths failed: a TURN server is needed.
+    AddTurnServer,
+    /// ICE failed for another reason.
+    IceFailed,
+    /// Signaling failed: the offer/answer exchange did not complete.
+    Signaling,
+    /// The peer connection could not be set up.
+    PeerConnection,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl CauseCode {
+    /// The wire word, e.g. `add-turn-server`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseCode::NothingGathered => "nothing-gathered",
+            CauseCode::NoRelayCandidate => "no-relay-candidate",
+            CauseCode::NoRemoteCandidates => "no-remote-candidates",
+            CauseCode::DataChannel => "data-channel",
+            CauseCode::RelayNotForwarding => "relay-not-forwarding",
+            CauseCode::AddTurnServer => "add-turn-server",
+            CauseCode::IceFailed => "ice-failed",
+            CauseCode::Signaling => "signaling",
+            CauseCode::PeerConnection => "peer-connection",
+            CauseCode::Interrupted => "interrupted",
+        }
+    }
+
+    /// A failure of the run's own set-up (signaling, the peer connection), not of the network.
+    pub fn is_setup(self) -> bool {
+        matches!(self, CauseCode::Signaling | CauseCode::PeerConnection)
+    }
+}
+
 /// The likely reason a run failed (pure: `connect::cause::likely_cause`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cause {
     /// A stable identifier, e.g. `add-turn-server`.
-    pub code: String,
+    pub code: CauseCode,
     /// What to do, in one or two sentences.
     pub text: String,
 }
 
-/// The whole `connect` report (`--format json`).
+/// What a `connect` report holds (inside the [`Report`] envelope).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConnectReport {
-    /// [`CONNECT_SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// `connect`.
-    pub command: String,
-    /// iceprobe's version.
-    pub iceprobe_version: String,
+pub struct ConnectBody {
     /// How signaling worked.
     pub mode: Mode,
     /// Wall time, in milliseconds.
-    pub duration_ms: u64,
+    pub duration_ms: f64,
     /// One entry per side run by this process.
     pub sides: Vec<SideReport>,
     /// The likely cause when it failed.
     pub cause: Option<Cause>,
-    /// The verdict and exit code (0 connected and echoed, 1 not).
-    pub verdict: Verdict,
 }
+
+impl Body for ConnectBody {
+    const COMMAND: &'static str = "connect";
+    const SCHEMA_VERSION: u32 = CONNECT_SCHEMA_VERSION;
+    fn duration_ms(&self) -> f64 {
+        self.duration_ms
+    }
+}
+
+/// The whole `connect` report (`--format json`); its verdict exits 0 when connected and
+/// echoed, 1 when not.
+pub type ConnectReport = Report<ConnectBody>;
 
 /// One streamed `connect` event (`--format ndjson`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,4 +400,20 @@ pub enum ConnectEvent {
     State(StateEvent),
     /// The run ended; the full report.
     Summary(Box<ConnectReport>),
+}
+
+impl Summarised for ConnectEvent {
+    type Body = ConnectBody;
+    fn summary(&self) -> Option<&Report<ConnectBody>> {
+        match self {
+            ConnectEvent::Summary(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn summary_mut(&mut self) -> Option<&mut Report<ConnectBody>> {
+        match self {
+            ConnectEvent::Summary(r) => Some(r),
+            _ => None,
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! Failures as the report shows them: the [`Phase`] of a probe that failed and, for `gather`,
-//! the error event with the STUN/TURN error code, the reason and a plain cause. Explaining a
-//! failure (which cause for which code or error) is the probing layer's job (`probe::explain`).
+//! Failures as the report shows them: the [`Phase`] of a probe that failed, and the one
+//! [`Failure`] shape (phase, STUN/TURN error code, reason, plain cause). Explaining a failure —
+//! which cause for which code or error — is the probing layer's job (`probe::explain`).
 
 use std::fmt;
 
@@ -53,17 +53,13 @@ impl fmt::Display for Phase {
     }
 }
 
-/// An error event: one server URL failed at one phase.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Why something failed, as every report says it: the phase, the STUN/TURN error code and the
+/// server's reason phrase when there is one, and a plain-language cause. The one shape of a
+/// failure: a gather error event and a failed check stage both carry it (flattened beside their
+/// own fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Failure {
-    /// The server URL (never with credentials).
-    pub url: String,
-    /// The candidate that was being gathered: `srflx` (Binding) or `relay` (Allocate). A UDP
-    /// TURN URL is asked for both, so one silent server can give two errors.
-    pub candidate: crate::candidate::CandidateType,
-    /// The server address tried, when resolution got that far.
-    pub address: Option<String>,
     /// Which phase failed.
     pub phase: Phase,
     /// The STUN/TURN ERROR-CODE, when the server sent one.
@@ -72,6 +68,43 @@ pub struct Failure {
     pub reason: Option<String>,
     /// The plain-language cause.
     pub cause: String,
-    /// Milliseconds since the run started.
-    pub elapsed_ms: f64,
+}
+
+impl Failure {
+    /// A failure with no error code.
+    pub fn new(phase: Phase, reason: Option<String>, cause: impl Into<String>) -> Failure {
+        Failure {
+            phase,
+            code: None,
+            reason,
+            cause: cause.into(),
+        }
+    }
+
+    /// The same failure with this error code.
+    pub fn with_code(self, code: Option<u16>) -> Failure {
+        Failure { code, ..self }
+    }
+
+    /// The same failure in another phase.
+    pub fn in_phase(self, phase: Phase) -> Failure {
+        Failure { phase, ..self }
+    }
+
+    /// `turn-auth 401 Unauthorized`: the phase, then the code and the reason when there are.
+    pub fn head(&self) -> String {
+        format!("{}{}", self.phase, self.code_and_reason())
+    }
+
+    /// ` 401 Unauthorized`: the code and the reason, each after a space; empty without them.
+    pub fn code_and_reason(&self) -> String {
+        let mut s = String::new();
+        if let Some(c) = self.code {
+            s.push_str(&format!(" {c}"));
+        }
+        if let Some(r) = &self.reason {
+            s.push_str(&format!(" {r}"));
+        }
+        s
+    }
 }

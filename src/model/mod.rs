@@ -9,12 +9,17 @@ pub mod expect;
 pub mod failure;
 pub mod gather;
 pub mod nat;
+pub mod outcome;
 pub mod tls;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use failure::{Failure, Phase};
-pub use gather::*;
+pub use outcome::{Outcome, Reason};
 
 /// The overall verdict and exit code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,4 +31,170 @@ pub struct Verdict {
     pub exit_code: i32,
     /// One line for humans and logs.
     pub summary: String,
+}
+
+/// The envelope every final report shares: the schema version, the command and iceprobe's
+/// version, then the command's own fields ([`Body`], flattened beside them), the `--expect`
+/// results and the verdict. It dereferences to its body, so `report.rows` reads a check's rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report<B> {
+    /// The body's [`Body::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The body's [`Body::COMMAND`].
+    pub command: String,
+    /// iceprobe's version.
+    pub iceprobe_version: String,
+    /// What the command found.
+    #[serde(flatten)]
+    pub body: B,
+    /// `--expect` results in the order given (absent from JSON without `--expect`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<expect::AssertionResult>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// What one command's report holds besides the envelope.
+pub trait Body {
+    /// The subcommand: `gather`, `check`, `nat`, `connect`.
+    const COMMAND: &'static str;
+    /// The version of its report and events (bump on any incompatible change).
+    const SCHEMA_VERSION: u32;
+    /// Wall time of the run, in milliseconds.
+    fn duration_ms(&self) -> f64;
+}
+
+impl<B: Body> Report<B> {
+    /// The report of a finished run, without `--expect` results (they are added later).
+    pub fn new(body: B, verdict: Verdict) -> Report<B> {
+        Report {
+            schema_version: B::SCHEMA_VERSION,
+            command: B::COMMAND.into(),
+            iceprobe_version: env!("CARGO_PKG_VERSION").into(),
+            body,
+            expectations: Vec::new(),
+            verdict,
+        }
+    }
+
+    /// Wall time of the run, in milliseconds.
+    pub fn duration_ms(&self) -> f64 {
+        self.body.duration_ms()
+    }
+}
+
+/// A command's stream of events, whose last one carries the final report.
+pub trait Summarised {
+    /// What the report holds.
+    type Body: Body;
+    /// The report, when this is the summary event.
+    fn summary(&self) -> Option<&Report<Self::Body>>;
+    /// The same, to amend (`--expect` results).
+    fn summary_mut(&mut self) -> Option<&mut Report<Self::Body>>;
+}
+
+impl<B> std::ops::Deref for Report<B> {
+    type Target = B;
+    fn deref(&self) -> &B {
+        &self.body
+    }
+}
+
+impl<B> std::ops::DerefMut for Report<B> {
+    fn deref_mut(&mut self) -> &mut B {
+        &mut self.body
+    }
+}
+
+/// An IP address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `ip`.
+    pub fn of(ip: std::net::IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+
+    /// `ipv4` or `ipv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Family {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Family, String> {
+        match s {
+            "ipv4" => Ok(Family::Ipv4),
+            "ipv6" => Ok(Family::Ipv6),
+            other => Err(format!("{other:?} is not ipv4 or ipv6")),
+        }
+    }
+}
+
+/// Milliseconds of a duration, as reports give every time.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Serde for an optional value that the contract writes as `""` when absent (and as its
+/// `Display` text when present), e.g. a check row's address when DNS found none.
+pub(crate) mod blank {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `""` for `None`, the text for `Some`.
+    pub fn serialize<T: Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_str(""),
+        }
+    }
+
+    /// `None` for `""`, else the parsed text.
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A report of `fixtures/golden/` (the output contract), read back into the model.
+    pub(crate) fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = format!("{}/fixtures/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
 }

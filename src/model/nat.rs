@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use super::Verdict;
+use super::{Body, Family, Report, Summarised};
 
 // ---- observations (the classifier's input) ----
 
@@ -469,26 +469,26 @@ pub struct FamilyResult {
     pub verdict: NatVerdict,
 }
 
-/// The whole `nat` report (`--format json`).
+/// What a `nat` report holds (inside the [`Report`] envelope).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NatReport {
-    /// [`NAT_SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// `nat`.
-    pub command: String,
-    /// iceprobe's version.
-    pub iceprobe_version: String,
+pub struct NatBody {
     /// Wall time, in milliseconds.
     pub duration_ms: f64,
     /// One entry per address family probed.
     pub families: Vec<FamilyResult>,
-    /// `--expect` results in the order given (absent from JSON without `--expect`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub expectations: Vec<super::expect::AssertionResult>,
-    /// The verdict and exit code.
-    pub verdict: Verdict,
 }
+
+impl Body for NatBody {
+    const COMMAND: &'static str = "nat";
+    const SCHEMA_VERSION: u32 = NAT_SCHEMA_VERSION;
+    fn duration_ms(&self) -> f64 {
+        self.duration_ms
+    }
+}
+
+/// The whole `nat` report (`--format json`).
+pub type NatReport = Report<NatBody>;
 
 /// What a nat run is about to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -496,8 +496,8 @@ pub struct NatReport {
 pub struct NatStart {
     /// Server URLs, without credentials.
     pub servers: Vec<String>,
-    /// Address families probed: `ipv4`, `ipv6`.
-    pub families: Vec<String>,
+    /// Address families probed.
+    pub families: Vec<Family>,
     /// Deadline of each Binding transaction, in milliseconds.
     pub timeout_ms: u64,
     /// The idle lifetime search runs (`--lifetime`).
@@ -615,4 +615,20 @@ pub fn family_summary(v: &NatVerdict) -> String {
         .and_then(|l| l.as_str().map(String::from))
         .unwrap_or_default();
     format!("{}: {head} (confidence {level})", v.family)
+}
+
+impl Summarised for NatEvent {
+    type Body = NatBody;
+    fn summary(&self) -> Option<&Report<NatBody>> {
+        match self {
+            NatEvent::Summary(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn summary_mut(&mut self) -> Option<&mut Report<NatBody>> {
+        match self {
+            NatEvent::Summary(r) => Some(r),
+            _ => None,
+        }
+    }
 }

@@ -5,6 +5,8 @@
 
 pub mod classify;
 pub mod discover;
+#[cfg(test)]
+mod golden_tests;
 pub mod run;
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests pick an arbitrary t0

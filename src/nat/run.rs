@@ -7,9 +7,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::classify::classify;
 use super::discover::{discover, NatConfig, Progress};
-use crate::model::nat::{
-    family_summary, FamilyResult, NatEvent, NatReport, NatStart, NAT_SCHEMA_VERSION,
-};
+use crate::model::nat::{family_summary, FamilyResult, NatBody, NatEvent, NatReport, NatStart};
 use crate::model::Verdict;
 
 /// Run NAT discovery. Exchanges stream to `events` as they happen; the report is returned and
@@ -20,14 +18,9 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
 ) -> NatReport {
     let t0 = Instant::now();
-    let families: Vec<String> = [(cfg.families.v4, "ipv4"), (cfg.families.v6, "ipv6")]
-        .iter()
-        .filter(|f| f.0)
-        .map(|f| f.1.to_string())
-        .collect();
     let _ = events.send(NatEvent::Start(NatStart {
         servers: cfg.servers.iter().map(|s| s.to_string()).collect(),
-        families,
+        families: cfg.families.list(),
         timeout_ms: cfg.timeout.as_millis() as u64,
         lifetime: cfg.lifetime.is_some(),
     }));
@@ -48,15 +41,13 @@ pub async fn run(
         })
         .collect();
     let verdict = nat_verdict(&families);
-    let report = NatReport {
-        schema_version: NAT_SCHEMA_VERSION,
-        command: "nat".into(),
-        iceprobe_version: env!("CARGO_PKG_VERSION").into(),
-        duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
-        families,
-        expectations: Vec::new(),
+    let report = NatReport::new(
+        NatBody {
+            duration_ms: crate::model::ms(t0.elapsed()),
+            families,
+        },
         verdict,
-    };
+    );
     let _ = events.send(NatEvent::Summary(Box::new(report.clone())));
     report
 }

@@ -1,5 +1,6 @@
 //! Resolving server hosts (A/AAAA through the system resolver), with a deadline.
 
+use crate::model::Family;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -17,6 +18,15 @@ pub struct Families {
 }
 
 impl Families {
+    /// The families allowed, IPv4 first.
+    pub fn list(&self) -> Vec<Family> {
+        [(self.v4, Family::Ipv4), (self.v6, Family::Ipv6)]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f)
+            .collect()
+    }
+
     /// Whether `ip` is of an allowed family.
     pub fn allows(&self, ip: IpAddr) -> bool {
         match ip {

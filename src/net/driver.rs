@@ -1,6 +1,8 @@
-//! The loop that feeds a sans-IO machine from a real link, keeps its timers and the run's
-//! deadline, and stops on cancellation (Ctrl-C).
+//! The loop that feeds a sans-IO machine from real links, keeps its timers and the run's
+//! deadline, and stops on cancellation (Ctrl-C). One loop for every machine: one link (a STUN
+//! transaction, a TURN allocation) or several (a check row's two allocations).
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -22,7 +24,7 @@ pub enum Link {
     Stream(StreamLink),
     /// DTLS over UDP (RFC 7350).
     Dtls(Box<DtlsLink>),
-    /// Moved out or closed: sends fail, receives never arrive.
+    /// Moved out or gone down: sends fail, nothing is ever received.
     Closed,
 }
 
@@ -63,7 +65,8 @@ impl Link {
             Link::Udp(l) => Ok(l.recv().await.map(|(from, b)| (Some(from), b))),
             Link::Stream(l) => Ok(l.recv().await?.map(|b| (None, b))),
             Link::Dtls(l) => l.recv().await.map(|r| r.map(|(from, b)| (Some(from), b))),
-            Link::Closed => Ok(None),
+            // A link that went down delivers nothing more (and never ends a multi-link wait).
+            Link::Closed => std::future::pending().await,
         }
     }
 
@@ -85,8 +88,34 @@ impl Link {
     }
 }
 
-/// A machine the driver can run.
+/// A machine the driver can run over one or more links, addressed by their index in the slice
+/// given to [`drive_links`]. Machines that talk over one link implement [`OneLink`] instead.
 pub trait Machine {
+    /// What it reports.
+    type Event;
+    /// One received message on `link`.
+    fn input(&mut self, now: Instant, link: usize, bytes: &[u8]);
+    /// Timers.
+    fn timeout(&mut self, now: Instant);
+    /// Bytes to send, and on which link.
+    fn transmit(&mut self) -> Option<(usize, Vec<u8>)>;
+    /// Next timer.
+    fn next_timeout(&self) -> Option<Instant>;
+    /// Next event.
+    fn event(&mut self) -> Option<Self::Event>;
+    /// Something arrived on `link` that the machine must not see (wrong source, unfinished
+    /// message).
+    fn reject(&mut self, link: usize, r: Reject);
+    /// When the machine stops waiting for what it asked (its own deadline, before the
+    /// driver's): a stream message still unfinished then is a reject worth naming. `None`: the
+    /// driver's deadline is the machine's.
+    fn gives_up_at(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// A machine that talks over a single link (a STUN transaction, a TURN allocation).
+pub trait OneLink {
     /// What it reports.
     type Event;
     /// One received message.
@@ -99,11 +128,33 @@ pub trait Machine {
     fn next_timeout(&self) -> Option<Instant>;
     /// Next event.
     fn event(&mut self) -> Option<Self::Event>;
-    /// Something arrived that the machine must not see (wrong source, unfinished message).
+    /// Something arrived that the machine must not see.
     fn reject(&mut self, r: Reject);
 }
 
-impl Machine for Binding {
+impl<M: OneLink> Machine for M {
+    type Event = M::Event;
+    fn input(&mut self, now: Instant, _link: usize, bytes: &[u8]) {
+        OneLink::input(self, now, bytes)
+    }
+    fn timeout(&mut self, now: Instant) {
+        OneLink::timeout(self, now)
+    }
+    fn transmit(&mut self) -> Option<(usize, Vec<u8>)> {
+        OneLink::transmit(self).map(|b| (0, b))
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        OneLink::next_timeout(self)
+    }
+    fn event(&mut self) -> Option<M::Event> {
+        OneLink::event(self)
+    }
+    fn reject(&mut self, _link: usize, r: Reject) {
+        OneLink::reject(self, r)
+    }
+}
+
+impl OneLink for Binding {
     type Event = BindingOutcome;
     fn input(&mut self, now: Instant, bytes: &[u8]) {
         self.handle_bytes(now, bytes);
@@ -118,14 +169,14 @@ impl Machine for Binding {
         self.poll_timeout()
     }
     fn event(&mut self) -> Option<BindingOutcome> {
-        self.poll_outcome()
+        self.poll_event()
     }
     fn reject(&mut self, r: Reject) {
         Binding::reject(self, r)
     }
 }
 
-impl Machine for TurnClient {
+impl OneLink for TurnClient {
     type Event = TurnEvent;
     fn input(&mut self, now: Instant, bytes: &[u8]) {
         self.handle_input(now, bytes)
@@ -156,10 +207,36 @@ pub enum Stop {
     Deadline,
     /// Ctrl-C (or the caller) cancelled the run.
     Cancelled,
-    /// The link failed.
-    Io(io::Error),
+    /// A link failed or was closed by the server.
+    Link {
+        /// Its index in the slice given to [`drive_links`] (0 for [`drive`]).
+        link: usize,
+        /// How it went down.
+        down: LinkDown,
+    },
+}
+
+/// How a link went down.
+#[derive(Debug)]
+pub enum LinkDown {
     /// The server closed the stream.
     Closed,
+    /// Sending or receiving failed.
+    Io(io::Error),
+}
+
+impl Clone for LinkDown {
+    /// The same error again: the OS error number when there is one (a cause may depend on it,
+    /// e.g. EMFILE), else its kind and text.
+    fn clone(&self) -> Self {
+        match self {
+            LinkDown::Closed => LinkDown::Closed,
+            LinkDown::Io(e) => LinkDown::Io(match e.raw_os_error() {
+                Some(n) => io::Error::from_raw_os_error(n),
+                None => io::Error::new(e.kind(), e.to_string()),
+            }),
+        }
+    }
 }
 
 /// Resolves when `cancel` becomes true; never if its sender is gone.
@@ -174,6 +251,12 @@ pub async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
+/// A cancel signal that never fires: for waits that must not be cut short (a release after
+/// Ctrl-C). Keep the sender alive as long as the receiver is used.
+pub fn never_cancelled() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
 /// Run `m` over `link` until `on_event` returns `true`, the deadline, cancellation or a link
 /// failure. `on_event` may call into the machine (e.g. start the next request).
 pub async fn drive<M: Machine>(
@@ -181,25 +264,41 @@ pub async fn drive<M: Machine>(
     m: &mut M,
     deadline: Instant,
     cancel: &mut watch::Receiver<bool>,
+    on_event: impl FnMut(&mut M, M::Event, Instant) -> bool,
+) -> Stop {
+    drive_links(std::slice::from_mut(link), m, deadline, cancel, on_event).await
+}
+
+/// Send whatever the machine has queued, best effort: what must go out even when nothing more
+/// will be waited for (a release at the deadline).
+pub async fn flush<M: Machine>(links: &mut [Link], m: &mut M) {
+    while let Some((i, t)) = m.transmit() {
+        if let Some(link) = links.get_mut(i) {
+            let _ = link.send(&t).await;
+        }
+    }
+}
+
+/// [`drive`] over several links: `m` addresses them by index. Returns at the first stop; on
+/// [`Stop::Link`] the caller tells the machine and may drive on (replace the link with
+/// [`Link::Closed`], which never delivers anything).
+pub async fn drive_links<M: Machine>(
+    links: &mut [Link],
+    m: &mut M,
+    deadline: Instant,
+    cancel: &mut watch::Receiver<bool>,
     mut on_event: impl FnMut(&mut M, M::Event, Instant) -> bool,
 ) -> Stop {
     loop {
-        while let Some(t) = m.transmit() {
-            if let Err(e) = link.send(&t).await {
-                return Stop::Io(e);
-            }
+        if let Err(stop) = send_all(links, m).await {
+            return stop;
         }
         let mut had_event = false;
         while let Some(ev) = m.event() {
             had_event = true;
             if on_event(m, ev, Instant::now()) {
                 // Whatever the handler queued (e.g. a release) still goes out.
-                while let Some(t) = m.transmit() {
-                    if let Err(e) = link.send(&t).await {
-                        return Stop::Io(e);
-                    }
-                }
-                return Stop::Done;
+                return send_all(links, m).await.err().unwrap_or(Stop::Done);
             }
         }
         if had_event {
@@ -207,27 +306,31 @@ pub async fn drive<M: Machine>(
             continue;
         }
         let wake = m.next_timeout().map_or(deadline, |t| t.min(deadline));
-        let expected = link.remote();
         tokio::select! {
-            r = link.recv() => match r {
+            (i, r) = recv_any(links) => match r {
                 // Everything a STUN/TURN server sends us, relayed data included, comes from
                 // its own address; anything else is spoofed or rewritten.
-                Ok(Some((from, bytes))) => match (from, expected) {
+                Ok(Some((from, bytes))) => match (from, links[i].remote()) {
                     (Some(from), Some(expected)) if !same_endpoint(expected, from) => {
-                        m.reject(Reject::WrongSource { from, expected })
+                        m.reject(i, Reject::WrongSource { from, expected })
                     }
-                    _ => m.input(Instant::now(), &bytes),
+                    _ => m.input(Instant::now(), i, &bytes),
                 },
-                Ok(None) => return Stop::Closed,
-                Err(e) => return Stop::Io(e),
+                Ok(None) => return Stop::Link { link: i, down: LinkDown::Closed },
+                Err(e) => return Stop::Link { link: i, down: LinkDown::Io(e) },
             },
             _ = tokio::time::sleep_until(wake.into()) => {
                 let now = Instant::now();
-                if now >= deadline {
-                    let buffered = link.buffered();
-                    if buffered > 0 {
-                        m.reject(Reject::Incomplete { buffered });
+                let giving_up = now >= deadline || m.gives_up_at().is_some_and(|t| now >= t);
+                if giving_up {
+                    for (i, link) in links.iter().enumerate() {
+                        let buffered = link.buffered();
+                        if buffered > 0 {
+                            m.reject(i, Reject::Incomplete { buffered });
+                        }
                     }
+                }
+                if now >= deadline {
                     return Stop::Deadline;
                 }
                 m.timeout(now);
@@ -235,6 +338,46 @@ pub async fn drive<M: Machine>(
             _ = cancelled(cancel) => return Stop::Cancelled,
         }
     }
+}
+
+/// Send every queued transmit on its link.
+async fn send_all<M: Machine>(links: &mut [Link], m: &mut M) -> Result<(), Stop> {
+    while let Some((i, t)) = m.transmit() {
+        let Some(link) = links.get_mut(i) else {
+            continue;
+        };
+        if let Err(e) = link.send(&t).await {
+            return Err(Stop::Link {
+                link: i,
+                down: LinkDown::Io(e),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The next message on any link, with the link's index. Each link's receive is cancel-safe,
+/// so the ones that lose the race lose nothing.
+async fn recv_any(
+    links: &mut [Link],
+) -> (usize, io::Result<Option<(Option<SocketAddr>, Vec<u8>)>>) {
+    if let [only] = links {
+        return (0, only.recv().await);
+    }
+    let mut waits: Vec<_> = links
+        .iter_mut()
+        .enumerate()
+        .map(|(i, l)| Box::pin(async move { (i, l.recv().await) }))
+        .collect();
+    std::future::poll_fn(|cx| {
+        for w in waits.iter_mut() {
+            if let std::task::Poll::Ready(r) = w.as_mut().poll(cx) {
+                return std::task::Poll::Ready(r);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Same IP and port; IPv6 flow info and scope ids are not part of who answered.

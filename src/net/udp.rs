@@ -129,12 +129,7 @@ impl MuxPool {
         let i = match muxes.iter().position(fits) {
             Some(i) => i,
             None => {
-                let any: SocketAddr = if remote.is_ipv4() {
-                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-                } else {
-                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-                };
-                muxes.push(UdpMux::bind_now(any)?);
+                muxes.push(UdpMux::bind_now(super::any_addr(remote.ip()))?);
                 muxes.len() - 1
             }
         };

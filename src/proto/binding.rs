@@ -101,7 +101,7 @@ impl Binding {
     }
 
     /// The outcome, returned once (for event-driven callers).
-    pub fn poll_outcome(&mut self) -> Option<BindingOutcome> {
+    pub fn poll_event(&mut self) -> Option<BindingOutcome> {
         if self.reported {
             return None;
         }

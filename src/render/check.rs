@@ -5,13 +5,13 @@ use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, Color, ColumnConstraint, LineStyle, TableStyle, Width};
 
-use super::{expectations_block, machine, ms, Format, Painter, Style};
-use crate::ice_url::ServerUrl;
+use super::{expectations_block, ms, wrap, Format, Painter, Render, Style};
 use crate::model::check::{
     stage_applies as applies, stages, CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict,
-    Stage, StageStatus, StageView, CERT_EXPIRY_WARN_DAYS,
+    StageView, CERT_EXPIRY_WARN_DAYS,
 };
 use crate::model::tls::{TlsInfo, Verification};
+use crate::model::Outcome;
 
 /// Render one `check` event as it happens.
 ///
@@ -20,24 +20,13 @@ use crate::model::tls::{TlsInfo, Verification};
 ///   verdict line.
 /// - [`Format::Json`]: nothing until the summary, then the pretty [`CheckReport`] and a newline.
 /// - [`Format::Ndjson`]: every event as one compact `{"type": ..., "data": ...}` line.
-pub fn render_check_event(
-    format: Format,
-    event: &CheckEvent,
-    out: &mut dyn Write,
-    style: &Style,
-) -> io::Result<()> {
-    let finished = match event {
-        CheckEvent::Summary(report) => Some(report.as_ref()),
-        _ => None,
-    };
-    if let Some(done) = machine(format, event, finished, out) {
-        return done;
-    }
-    let p = Painter(style);
-    match event {
-        CheckEvent::Start(s) => start_line(s, out, p),
-        CheckEvent::Row(row) => row_line(row, out, p),
-        CheckEvent::Summary(report) => summary(report, out, p),
+impl Render for CheckEvent {
+    fn render(&self, format: Format, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        super::event(format, self, out, style, |event, out, p| match event {
+            CheckEvent::Start(s) => start_line(s, out, p),
+            CheckEvent::Row(row) => row_line(row, out, p),
+            CheckEvent::Summary(report) => summary(report, out, p),
+        })
     }
 }
 
@@ -76,25 +65,9 @@ fn paint_verdict(v: RowVerdict, p: Painter) -> String {
     }
 }
 
-/// `turn-auth 401 Unauthorized`: phase, code and reason, as far as known.
-fn failure_head(s: &StageStatus) -> String {
-    let StageStatus::Failed {
-        phase,
-        code,
-        reason,
-        ..
-    } = s
-    else {
-        return String::new();
-    };
-    let mut h = phase.to_string();
-    if let Some(c) = code {
-        h.push_str(&format!(" {c}"));
-    }
-    if let Some(r) = reason {
-        h.push_str(&format!(" {r}"));
-    }
-    h
+/// A row's address as the table shows it (`""` when it got none).
+fn address(row: &CheckRow) -> String {
+    row.address.map(|a| a.to_string()).unwrap_or_default()
 }
 
 /// `PASS  udp  198.18.0.1:3478  turn:h?transport=udp`, then the failure or the warnings.
@@ -103,20 +76,19 @@ fn row_line(row: &CheckRow, out: &mut dyn Write, p: Painter) -> io::Result<()> {
         "{}  {:<3}  {:<15}  {}",
         paint_verdict(row.verdict, p),
         row.transport,
-        row.address,
+        address(row),
         row.probed_url
     );
     let failed = stages(row)
         .into_iter()
-        .find(|s| matches!(s.status, StageStatus::Failed { .. }));
-    if let Some(s) = failed {
-        if let StageStatus::Failed { cause, .. } = s.status {
-            line.push_str(&format!(
-                "  {} {} {cause}",
-                p.red(&format!("{}: {}", s.name, failure_head(&s.status))),
-                p.dash()
-            ));
-        }
+        .find_map(|s| s.status.failed().map(|f| (s.name, f.failure.clone())));
+    if let Some((name, f)) = failed {
+        line.push_str(&format!(
+            "  {} {} {}",
+            p.red(&format!("{}: {}", name.column(), f.head())),
+            p.dash(),
+            f.cause
+        ));
     } else if !row.warnings.is_empty() {
         let kinds: Vec<&str> = row.warnings.iter().map(|w| w.kind.as_str()).collect();
         line.push_str(&format!("  {}", p.dim(&kinds.join(", "))));
@@ -150,26 +122,22 @@ fn matrix_cell(
     p: Painter,
 ) -> (comfy_table::Cell, bool) {
     let s = &stages[i];
-    match s.status {
-        StageStatus::Ok { ms } => (p.cell(&short_ms(ms)), false),
-        StageStatus::Failed { code, .. } => {
-            let text = match code {
+    match &s.status {
+        Outcome::Ok(ms) => (p.cell(&short_ms(*ms)), false),
+        Outcome::Failed(f) => {
+            let text = match f.failure.code {
                 Some(c) => format!("FAIL {c}"),
                 None => "FAIL".to_string(),
             };
             (p.colored(&text, Color::Red), false)
         }
-        StageStatus::NotChecked { .. } if !applies(row, s.name) => {
+        Outcome::NotChecked { .. } if !applies(row, s.name) => {
             (p.colored("-", Color::DarkGrey), false)
         }
-        StageStatus::NotChecked { .. }
-            if stages[..i]
-                .iter()
-                .any(|e| matches!(e.status, StageStatus::Failed { .. })) =>
-        {
+        Outcome::NotChecked { .. } if stages[..i].iter().any(|e| e.status.is_failed()) => {
             (p.colored("skip", Color::DarkGrey), false)
         }
-        StageStatus::NotChecked { .. } => (p.colored("?", Color::Yellow), true),
+        Outcome::NotChecked { .. } => (p.colored("?", Color::Yellow), true),
     }
 }
 
@@ -209,16 +177,18 @@ fn matrix(report: &CheckReport, p: Painter) -> (comfy_table::Table, Vec<String>)
     for row in &report.rows {
         let st = stages(row);
         let mut cells = vec![
-            p.cell(&row.probed_url),
-            p.cell(&format!("{} {}", row.address, row.transport)),
+            p.cell(&row.probed_url.to_string()),
+            p.cell(&format!("{} {}", address(row), row.transport)),
         ];
         for i in 0..st.len() {
             let (cell, listed) = matrix_cell(row, &st, i, p);
             if listed {
-                if let StageStatus::NotChecked { reason } = st[i].status {
+                if let Some(reason) = st[i].status.reason() {
                     unchecked.push(format!(
                         "{} {} {}: {reason}",
-                        row.probed_url, row.address, st[i].name
+                        row.probed_url,
+                        address(row),
+                        st[i].name.column()
                     ));
                 }
             }
@@ -259,7 +229,7 @@ fn days(n: i64) -> String {
 }
 
 fn tls_block(row: &CheckRow, tls: &TlsInfo, out: &mut dyn Write, p: Painter) -> io::Result<()> {
-    writeln!(out, "  {} {}", row.probed_url, row.address)?;
+    writeln!(out, "  {} {}", row.probed_url, address(row))?;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| p.dash().to_string());
     writeln!(
         out,
@@ -316,16 +286,8 @@ fn software(report: &CheckReport) -> Vec<(String, Option<String>)> {
             .info()
             .and_then(|b| b.software.clone())
             .or_else(|| row.allocate.info().and_then(|a| a.software.clone()));
-        let host = row
-            .probed_url
-            .parse::<ServerUrl>()
-            .map(|u| u.host.to_string())
-            .unwrap_or_else(|_| row.probed_url.clone());
-        let ip = row
-            .address
-            .parse::<std::net::SocketAddr>()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|_| row.address.clone());
+        let host = row.probed_url.host.to_string();
+        let ip = row.address.map(|a| a.ip().to_string()).unwrap_or_default();
         let name = if host == ip || host == format!("[{ip}]") {
             host
         } else {
@@ -340,39 +302,17 @@ fn software(report: &CheckReport) -> Vec<(String, Option<String>)> {
     out
 }
 
-/// Word-wrap `text` after `first` on the first line and `indent` on the others, within `width`.
-fn wrap(first: &str, indent: &str, text: &str, width: usize) -> String {
-    let mut out = String::from(first);
-    let mut col = first.len();
-    let mut start = true;
-    for word in text.split(' ') {
-        if !start && col + 1 + word.len() > width {
-            out.push('\n');
-            out.push_str(indent);
-            col = indent.len();
-        } else if !start {
-            out.push(' ');
-            col += 1;
-        }
-        out.push_str(word);
-        col += word.chars().count();
-        start = false;
-    }
-    out
-}
-
 /// Rows that took a `--concurrency` slot: every row with an address, except the second row of
 /// a followed 300 redirect, which ran in its first row's slot. (Rows without an address —
 /// DNS failed, or no address of the family asked for — never waited for one.)
 fn slotted_rows(rows: &[CheckRow]) -> usize {
     let followed = |prev: &CheckRow, row: &CheckRow| {
-        prev.alternate_server.as_deref() == Some(row.address.as_str())
-            && prev.address != row.address
+        row.address.is_some() && prev.alternate_server == row.address && prev.address != row.address
     };
     let follow_up = |i: usize| i > 0 && followed(&rows[i - 1], &rows[i]);
     rows.iter()
         .enumerate()
-        .filter(|&(i, r)| !r.address.is_empty() && !follow_up(i))
+        .filter(|&(i, r)| r.address.is_some() && !follow_up(i))
         .count()
 }
 
@@ -414,21 +354,21 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
     let tls_rows: Vec<&CheckRow> = report
         .rows
         .iter()
-        .filter(|r| r.transport.is_secure() && !matches!(r.tls, Stage::NotChecked { .. }))
+        .filter(|r| r.transport.is_secure() && !matches!(r.tls, Outcome::NotChecked { .. }))
         .collect();
     if !tls_rows.is_empty() {
         writeln!(out, "\ntls")?;
         for row in tls_rows {
             match &row.tls {
-                Stage::Ok { info, .. } => tls_block(row, info, out, p)?,
-                Stage::Failed { cause, .. } => writeln!(
+                Outcome::Ok(tls) => tls_block(row, &tls.info, out, p)?,
+                Outcome::Failed(f) => writeln!(
                     out,
                     "  {} {}\n    {}",
                     row.probed_url,
-                    row.address,
-                    p.red(&format!("handshake failed: {cause}"))
+                    address(row),
+                    p.red(&format!("handshake failed: {}", f.failure.cause))
                 )?,
-                Stage::NotChecked { .. } => {}
+                Outcome::NotChecked { .. } => {}
             }
         }
     }
@@ -476,16 +416,10 @@ mod tests {
     use crate::ice_url::Protocol;
 
     use super::*;
-    use crate::check::verdict::{
-        check_verdict, cross_warnings, finish_row, fix_list, CERT_EXPIRY_WARN_DAYS,
-    };
-    use crate::failure::{explain_code, ErrorContext};
     use crate::model::check::{
-        AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing,
-        CHECK_SCHEMA_VERSION,
+        AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing, Stage, WarningKind,
     };
-    use crate::model::Phase;
-    use crate::net::tls::CertInfo;
+    use crate::model::tests::fixture;
     use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
 
     const UDP: &str = "turn:turn.example.org?transport=udp";
@@ -494,7 +428,7 @@ mod tests {
     const EU: &str = "turn:turn-eu.example.org";
 
     fn ok<T>(ms: f64, info: T) -> Stage<T> {
-        Stage::Ok { ms, info }
+        Stage::ok(ms, info)
     }
 
     fn done(ms: f64) -> Stage<Nothing> {
@@ -509,7 +443,7 @@ mod tests {
         ok(
             ms,
             DnsInfo {
-                addresses: vec![ip.into()],
+                addresses: vec![ip.parse().unwrap()],
                 srv: vec![],
             },
         )
@@ -519,7 +453,7 @@ mod tests {
         ok(
             ms,
             BindingInfo {
-                mapped: mapped.into(),
+                mapped: mapped.parse().unwrap(),
                 software: software.map(String::from),
                 fingerprint: true,
                 sends: 1,
@@ -531,8 +465,8 @@ mod tests {
         ok(
             ms,
             AllocationInfo {
-                relayed: relayed.into(),
-                mapped: Some("198.18.0.254:40000".into()),
+                relayed: relayed.parse().unwrap(),
+                mapped: Some("198.18.0.254:40000".parse().unwrap()),
                 lifetime_s: 600,
                 integrity: Some(true),
                 software: software.map(String::from),
@@ -544,7 +478,7 @@ mod tests {
         ok(
             ms,
             EchoInfo {
-                peer: peer.into(),
+                peer: peer.parse().unwrap(),
                 bytes: 64,
             },
         )
@@ -564,13 +498,20 @@ mod tests {
         let stream = transport.is_stream();
         let sw = Some("Coturn-4.6.2 'Gorst'");
         CheckRow {
-            url: probed.into(),
-            probed_url: probed.into(),
-            family: "ipv4".into(),
-            address: address.into(),
+            url: probed.parse().unwrap(),
+            probed_url: probed.parse().unwrap(),
+            family: Some(crate::model::Family::Ipv4),
+            address: address.parse().ok(),
             transport,
             turn: true,
-            dns: dns(1.234, address.split(':').next().unwrap()),
+            dns: dns(
+                1.234,
+                address
+                    .split(':')
+                    .next()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or("198.18.0.1"),
+            ),
             connect: if stream {
                 done(20.512)
             } else {
@@ -591,84 +532,12 @@ mod tests {
         }
     }
 
-    /// A realistic check: a healthy UDP row, a TCP row failing 401, a TLS row whose certificate
-    /// expires in 5 days, and a UDP row on another server relaying from a CGNAT address.
-    fn rows() -> Vec<CheckRow> {
-        let udp = healthy(UDP, "198.18.0.1:3478", Protocol::Udp, "198.18.0.1:49152");
-        let mut tcp = healthy(TCP, "198.18.0.1:3478", Protocol::Tcp, "");
-        tcp.allocate = Stage::Failed {
-            ms: Some(21.305),
-            phase: Phase::TurnAuth,
-            code: Some(401),
-            reason: Some("Unauthorized".into()),
-            cause: explain_code(Phase::TurnAuth, 401, &ErrorContext::default()),
-        };
-        let after = "the allocation failed";
-        tcp.permission = na(after);
-        tcp.channel = na(after);
-        tcp.send_echo = na(after);
-        tcp.channel_echo = na(after);
-        tcp.release = na(after);
-        let mut tls = healthy(TLS, "198.18.0.1:5349", Protocol::Tls, "198.18.0.1:49153");
-        tls.tls = ok(
-            42.07,
-            TlsInfo {
-                version: "TLSv1.3".into(),
-                cipher: "TLS13_AES_256_GCM_SHA384".into(),
-                alpn: None,
-                sni: Some("turn.example.org".into()),
-                handshake_ms: 42.07,
-                chain: vec![
-                    CertInfo {
-                        subject: "CN=turn.example.org".into(),
-                        issuer: "CN=Example Issuing CA, O=Example".into(),
-                        sans: vec!["turn.example.org".into(), "turn-eu.example.org".into()],
-                        not_before: "2025-12-08T00:00:00Z".into(),
-                        not_after: "2026-03-08T00:00:00Z".into(),
-                        days_left: 5,
-                    },
-                    CertInfo {
-                        subject: "CN=Example Issuing CA, O=Example".into(),
-                        issuer: "CN=Example Root CA, O=Example".into(),
-                        sans: vec![],
-                        not_before: "2024-01-01T00:00:00Z".into(),
-                        not_after: "2034-01-01T00:00:00Z".into(),
-                        days_left: 2861,
-                    },
-                ],
-                verification: Verification::Verified,
-            },
-        );
-        // The send echo was not possible: a stage not checked for its own reason.
-        tls.channel_echo = na("no IPv4 peer socket for a second echo");
-        let mut eu = healthy(EU, "198.18.0.3:3478", Protocol::Udp, "100.64.0.7:49160");
-        eu.dns = dns(3.402, "198.18.0.3");
-        eu.binding = binding(35.2, "198.18.0.254:40002", None);
-        eu.allocate = alloc(36.04, "100.64.0.7:49160", None);
-        let mut rows = vec![udp, tcp, tls, eu];
-        for r in &mut rows {
-            finish_row(r, CERT_EXPIRY_WARN_DAYS);
-        }
-        rows
-    }
-
+    /// The golden check (`fixtures/golden/check.json`: a healthy UDP row, a TCP row failing
+    /// 401, a TLS row whose certificate expires in 5 days, a UDP row on another server relaying
+    /// from a CGNAT address) as its events: `check::verdict` decided its warnings, fix list and
+    /// verdict (its tests prove it), the renderer only shows them.
     fn events() -> Vec<CheckEvent> {
-        let rows = rows();
-        let warnings = cross_warnings(&rows);
-        let report = CheckReport {
-            schema_version: CHECK_SCHEMA_VERSION,
-            command: "check".into(),
-            iceprobe_version: "0.1.0".into(),
-            timeout_ms: 5000,
-            concurrency: 64,
-            insecure_tls: false,
-            duration_ms: 212.48,
-            fix: fix_list(&rows, &warnings),
-            expectations: Vec::new(),
-            verdict: check_verdict(&rows),
-            warnings,
-            rows: rows.clone(),
-        };
+        let report: CheckReport = fixture("check.json");
         let start = CheckStart {
             servers: [UDP, TCP, TLS, EU].map(String::from).to_vec(),
             timeout_ms: 5000,
@@ -678,7 +547,7 @@ mod tests {
         let mut ev = vec![CheckEvent::Start(start)];
         // Completion order differs from plan order.
         for i in [1, 0, 3, 2] {
-            ev.push(CheckEvent::Row(Box::new(rows[i].clone())));
+            ev.push(CheckEvent::Row(Box::new(report.rows[i].clone())));
         }
         ev.push(CheckEvent::Summary(Box::new(report)));
         ev
@@ -687,7 +556,7 @@ mod tests {
     fn render_all(format: Format, style: &Style) -> String {
         let mut out = Vec::new();
         for e in events() {
-            render_check_event(format, &e, &mut out, style).unwrap();
+            Render::render(&e, format, &mut out, style).unwrap();
         }
         String::from_utf8(out).unwrap()
     }
@@ -740,17 +609,6 @@ mod tests {
     }
 
     #[test]
-    fn the_fixture_exercises_what_it_claims() {
-        let r = rows();
-        let verdicts: Vec<RowVerdict> = r.iter().map(|r| r.verdict).collect();
-        use RowVerdict::*;
-        assert_eq!(verdicts, vec![Pass, Fail, Warn, Warn]);
-        assert_eq!(r[2].warnings[0].kind, "certificate-expiring");
-        assert_eq!(r[3].warnings[0].kind, "private-relay-address");
-        assert_eq!(cross_warnings(&r)[0].kind, "udp-only");
-    }
-
-    #[test]
     fn colour_only_when_asked() {
         let style = Style {
             color: true,
@@ -784,17 +642,17 @@ mod tests {
     fn only_rows_that_took_a_slot_count() {
         let at = |probed: &str, address: &str| {
             let mut r = healthy(probed, address, Protocol::Udp, "198.18.0.1:49152");
-            r.address = address.into();
+            r.address = address.parse().ok();
             r
         };
         let redirected = {
             let mut r = at(UDP, "198.18.0.1:3478");
-            r.alternate_server = Some("198.18.0.2:3478".into());
+            r.alternate_server = Some("198.18.0.2:3478".parse().unwrap());
             r
         };
         let looping = {
             let mut r = at(UDP, "198.18.0.1:3478");
-            r.alternate_server = Some("198.18.0.1:3478".into());
+            r.alternate_server = Some("198.18.0.1:3478".parse().unwrap());
             r
         };
         let cases: Vec<(&str, Vec<CheckRow>, usize)> = vec![
@@ -851,15 +709,6 @@ mod tests {
     }
 
     #[test]
-    fn wrap_keeps_words_and_indent() {
-        assert_eq!(
-            wrap("  * ", "    ", "aaa bbb ccc", 11),
-            "  * aaa bbb\n    ccc"
-        );
-        assert_eq!(wrap("  * ", "    ", "x", 1), "  * x");
-    }
-
-    #[test]
     fn output_matches_the_schema() {
         let root = schema("check-v1.schema.json");
         let style = Style::default();
@@ -892,9 +741,9 @@ mod tests {
             .map(|v| serde_json::to_value(v).unwrap())
             .collect();
         assert_eq!(root["$defs"]["RowVerdict"]["enum"], Value::Array(words));
-        let kinds: Vec<Value> = crate::check::verdict::kind::ALL
+        let kinds: Vec<Value> = WarningKind::ALL
             .iter()
-            .map(|k| Value::from(*k))
+            .map(|k| Value::from(k.as_str()))
             .collect();
         assert_eq!(
             root["$defs"]["Warning"]["properties"]["kind"]["enum"],

@@ -1,166 +1,115 @@
-//! What CI and monitoring need from any report, behind one trait: evaluate `--expect`
-//! assertions into it ([`apply_expectations`]), the JUnit document ([`junit`]) and the quiet
-//! one-line verdict ([`render_quiet`]). All pure; the exporter can reuse them unchanged.
+//! What CI and monitoring need from any report: the JUnit document ([`junit`]) and the quiet
+//! one-line verdict ([`render_quiet`]). `--expect` results are already in the report
+//! (`expect::apply_expectations`); everything here only reads it. All pure; the exporter can
+//! reuse them unchanged.
 
 use std::io::{self, Write};
 
 use super::junit::{self, Case, CaseResult, Suite};
-use crate::expect::{self, amend_verdict, Assertion, AssertionResult, NOT_MEASURED};
-use crate::model::check::{stage_applies, stages, CheckReport, StageStatus};
-use crate::model::nat::{family_summary, Determination, NatReport};
-use crate::model::{Expectation, GatherReport, Verdict};
+use crate::model::check::{stage_applies, stages, CheckBody};
+use crate::model::expect::NOT_MEASURED;
+use crate::model::gather::GatherBody;
+use crate::model::nat::{family_summary, Determination, NatBody};
+use crate::model::{Body, Outcome, Report, Verdict};
 
-/// A finished report of any subcommand.
-pub trait CiReport {
-    /// The subcommand: `gather`, `check`, `nat`.
-    fn command(&self) -> &str;
-    /// Wall time in milliseconds.
-    fn duration_ms(&self) -> f64;
-    /// The verdict.
-    fn verdict(&self) -> &Verdict;
-    /// The verdict, to amend.
-    fn verdict_mut(&mut self) -> &mut Verdict;
-    /// The `--expect` results stored in the report.
-    fn expectations(&self) -> &[AssertionResult];
-    /// Where the results are stored.
-    fn expectations_mut(&mut self) -> &mut Vec<AssertionResult>;
-    /// Evaluate assertions (pure; does not modify the report).
-    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult>;
-    /// The report's own JUnit test cases (without the assertions).
+/// A report body with its own JUnit test cases.
+pub trait JunitCases {
+    /// The cases (without the `--expect` assertions, which [`junit`] adds).
     fn junit_cases(&self) -> Vec<Case>;
 }
 
-/// The field accessors every report shares (each has `command`, `duration_ms`, `verdict` and
-/// `expectations`).
-macro_rules! report_fields {
-    () => {
-        fn command(&self) -> &str {
-            &self.command
-        }
-        fn duration_ms(&self) -> f64 {
-            self.duration_ms
-        }
-        fn verdict(&self) -> &Verdict {
-            &self.verdict
-        }
-        fn verdict_mut(&mut self) -> &mut Verdict {
-            &mut self.verdict
-        }
-        fn expectations(&self) -> &[AssertionResult] {
-            &self.expectations
-        }
-        fn expectations_mut(&mut self) -> &mut Vec<AssertionResult> {
-            &mut self.expectations
-        }
-    };
+/// A passed case (`time_s` known), a failed one or a skipped one.
+fn case(classname: String, name: &str, time_s: Option<f64>, result: CaseResult) -> Case {
+    Case {
+        classname,
+        name: name.into(),
+        time_s,
+        result,
+    }
 }
 
-impl CiReport for GatherReport {
-    report_fields!();
-    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
-        expect::eval::gather(assertions, self)
+fn passed() -> CaseResult {
+    CaseResult::Passed {
+        detail: String::new(),
     }
+}
+
+impl JunitCases for GatherBody {
     /// One case per server × expected candidate (srflx, relay).
     fn junit_cases(&self) -> Vec<Case> {
         let mut cases = Vec::new();
         for s in &self.servers {
-            for (name, e) in [("srflx", &s.srflx), ("relay", &s.relay)] {
-                let (time_s, result) = match e {
-                    Expectation::Ok { elapsed_ms } => (
-                        Some(elapsed_ms / 1000.0),
-                        CaseResult::Passed {
-                            detail: String::new(),
-                        },
-                    ),
-                    Expectation::Failed { phase, cause } => (
+            for (name, g) in [("srflx", &s.srflx), ("relay", &s.relay)] {
+                let (time_s, result) = match g {
+                    Outcome::Ok(o) => (Some(o.elapsed_ms / 1000.0), passed()),
+                    Outcome::Failed(f) => (
                         None,
                         CaseResult::Failed {
-                            kind: phase.to_string(),
-                            message: format!("{phase}: {cause}"),
+                            kind: f.phase.to_string(),
+                            message: format!("{}: {}", f.phase, f.cause),
                             text: String::new(),
                         },
                     ),
-                    Expectation::NotChecked { reason } => (
+                    Outcome::NotChecked { reason } => (
                         None,
                         CaseResult::Skipped {
-                            message: reason.clone(),
+                            message: reason.to_string(),
                         },
                     ),
                 };
-                cases.push(Case {
-                    classname: format!("gather.{}", s.url),
-                    name: name.into(),
-                    time_s,
-                    result,
-                });
+                cases.push(case(format!("gather.{}", s.url), name, time_s, result));
             }
         }
         cases
     }
 }
 
-impl CiReport for CheckReport {
-    report_fields!();
-    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
-        expect::eval::check(assertions, self)
-    }
+impl JunitCases for CheckBody {
     /// One case per row (server × address × transport) × stage that applies to it.
     fn junit_cases(&self) -> Vec<Case> {
         let mut cases = Vec::new();
         for row in &self.rows {
-            let classname = format!("check.{} {} {}", row.probed_url, row.address, row.transport);
+            let address = row.address.map(|a| a.to_string()).unwrap_or_default();
+            let classname = format!("check.{} {address} {}", row.probed_url, row.transport);
             for v in stages(row) {
                 if !stage_applies(row, v.name) {
                     continue;
                 }
-                let (time_s, result) = match v.status {
-                    StageStatus::Ok { ms } => (
-                        Some(ms / 1000.0),
-                        CaseResult::Passed {
-                            detail: String::new(),
+                let (time_s, result) = match &v.status {
+                    Outcome::Ok(ms) => (Some(ms / 1000.0), passed()),
+                    Outcome::Failed(f) => (
+                        f.ms.map(|m| m / 1000.0),
+                        CaseResult::Failed {
+                            kind: f.failure.phase.to_string(),
+                            message: message(&f.failure),
+                            text: String::new(),
                         },
                     ),
-                    StageStatus::Failed {
-                        ms,
-                        phase,
-                        code,
-                        reason,
-                        cause,
-                    } => {
-                        let mut message = String::new();
-                        if let Some(c) = code {
-                            message.push_str(&format!("{c} "));
-                        }
-                        if let Some(r) = reason {
-                            message.push_str(&format!("{r}: "));
-                        }
-                        message.push_str(cause);
-                        (
-                            ms.map(|m| m / 1000.0),
-                            CaseResult::Failed {
-                                kind: phase.to_string(),
-                                message,
-                                text: String::new(),
-                            },
-                        )
-                    }
-                    StageStatus::NotChecked { reason } => (
+                    Outcome::NotChecked { reason } => (
                         None,
                         CaseResult::Skipped {
-                            message: reason.into(),
+                            message: reason.to_string(),
                         },
                     ),
                 };
-                cases.push(Case {
-                    classname: classname.clone(),
-                    name: v.name.into(),
-                    time_s,
-                    result,
-                });
+                cases.push(case(classname.clone(), v.name.column(), time_s, result));
             }
         }
         cases
     }
+}
+
+/// `401 Unauthorized: wrong TURN credentials...`: a failed stage's code, reason and cause.
+fn message(f: &crate::model::Failure) -> String {
+    let mut message = String::new();
+    if let Some(c) = f.code {
+        message.push_str(&format!("{c} "));
+    }
+    if let Some(r) = &f.reason {
+        message.push_str(&format!("{r}: "));
+    }
+    message.push_str(&f.cause);
+    message
 }
 
 /// A determination as a JUnit case: known passes (evidence in `system-out`); inconclusive and
@@ -198,11 +147,7 @@ fn determination_case<T: serde::Serialize>(
     }
 }
 
-impl CiReport for NatReport {
-    report_fields!();
-    fn evaluate(&self, assertions: &[Assertion]) -> Vec<AssertionResult> {
-        expect::eval::nat(assertions, self)
-    }
+impl JunitCases for NatBody {
     /// Per family: a `verdict` case (fails when discovery could not determine anything), then
     /// one case per determination.
     fn junit_cases(&self) -> Vec<Case> {
@@ -245,31 +190,19 @@ impl CiReport for NatReport {
     }
 }
 
-/// Evaluate `assertions` on the report, store the results in it and fold them into its verdict
-/// ([`amend_verdict`]). Returns the exit code. With no assertions the report is unchanged.
-pub fn apply_expectations<R: CiReport + ?Sized>(report: &mut R, assertions: &[Assertion]) -> i32 {
-    if !assertions.is_empty() {
-        let results = report.evaluate(assertions);
-        let v = amend_verdict(report.verdict(), &results);
-        *report.verdict_mut() = v;
-        *report.expectations_mut() = results;
-    }
-    report.verdict().exit_code
-}
-
 /// The JUnit document: the report's own cases in one suite (`iceprobe <command>`) and the
 /// assertions in another (`iceprobe <command> --expect`), one case each.
-pub fn junit<R: CiReport + ?Sized>(report: &R) -> String {
-    let command = report.command();
+pub fn junit<B: Body + JunitCases>(report: &Report<B>) -> String {
+    let command = &report.command;
     let mut suites = vec![Suite {
         name: format!("iceprobe {command}"),
-        cases: report.junit_cases(),
+        cases: report.body.junit_cases(),
     }];
-    if !report.expectations().is_empty() {
+    if !report.expectations.is_empty() {
         suites.push(Suite {
             name: format!("iceprobe {command} --expect"),
             cases: report
-                .expectations()
+                .expectations
                 .iter()
                 .map(|r| Case {
                     classname: format!("{command}.expect"),
@@ -304,24 +237,38 @@ pub fn junit<R: CiReport + ?Sized>(report: &R) -> String {
     )
 }
 
-/// `--quiet`: the one-line verdict ([`expect::summary_line`]), then one line per assertion that
-/// does not hold.
-pub fn render_quiet<R: CiReport + ?Sized>(report: &R, out: &mut dyn Write) -> io::Result<()> {
+/// `--quiet`: the one-line verdict ([`summary_line`]), then one line per assertion that does
+/// not hold.
+pub fn render_quiet<B: Body>(report: &Report<B>, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{}",
-        expect::summary_line(report.command(), report.verdict(), report.duration_ms())
+        summary_line(&report.command, &report.verdict, report.duration_ms())
     )?;
-    for r in report.expectations().iter().filter(|r| !r.passed) {
+    for r in report.expectations.iter().filter(|r| !r.passed) {
         writeln!(out, "  FAIL {}: observed {}", r.expression, r.observed)?;
     }
     Ok(())
 }
 
+/// One line for logs: `iceprobe check: PASS ok: ...; expectations: all 2 held (1.2 s, exit 0)`.
+pub fn summary_line(command: &str, v: &Verdict, duration_ms: f64) -> String {
+    format!(
+        "iceprobe {command}: {} {} ({:.1} s, exit {})",
+        if v.ok { "PASS" } else { "FAIL" },
+        v.summary,
+        duration_ms / 1000.0,
+        v.exit_code
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::{parse, Scope};
+    use crate::expect::{apply_expectations, parse, Assertion, Evaluate, Scope};
+    use crate::model::check::CheckReport;
+    use crate::model::gather::GatherReport;
+    use crate::model::nat::NatReport;
     use crate::render::junit::tests::parse as parse_xml;
     use crate::render::tests::golden;
 
@@ -401,8 +348,8 @@ mod tests {
     #[test]
     fn expectations_match_the_schemas() {
         use crate::render::tests::validate;
-        fn check_schema<R: CiReport + serde::Serialize>(
-            mut r: R,
+        fn check_schema<B: Body + Evaluate + serde::Serialize>(
+            mut r: Report<B>,
             schema: &str,
             scope: Scope,
             exprs: &[&str],
@@ -444,8 +391,7 @@ mod tests {
     #[test]
     fn table_lists_expectations() {
         use crate::model::check::CheckEvent;
-        use crate::render::check::render_check_event;
-        use crate::render::{Format, Style};
+        use crate::render::{Format, Render, Style};
         let mut r: CheckReport = load("check.json");
         apply_expectations(
             &mut r,
@@ -455,13 +401,9 @@ mod tests {
             ),
         );
         let mut out = Vec::new();
-        render_check_event(
-            Format::Table,
-            &CheckEvent::Summary(Box::new(r)),
-            &mut out,
-            &Style::default(),
-        )
-        .unwrap();
+        CheckEvent::Summary(Box::new(r))
+            .render(Format::Table, &mut out, &Style::default())
+            .unwrap();
         let s = String::from_utf8(out).unwrap();
         let tail: Vec<&str> = s
             .lines()
@@ -498,6 +440,19 @@ mod tests {
         assert!(
             lines[1].starts_with("  FAIL rtt<10ms: observed worst 36.0 ms (allocate"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn summary_line_is_one_line() {
+        let v = Verdict {
+            ok: false,
+            exit_code: 1,
+            summary: "FAILED: 1 of 2 rows".into(),
+        };
+        assert_eq!(
+            summary_line("check", &v, 1234.0),
+            "iceprobe check: FAIL FAILED: 1 of 2 rows (1.2 s, exit 1)"
         );
     }
 }

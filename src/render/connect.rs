@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{machine, Format, Painter, Style};
+use super::{Format, Painter, Render, Style};
 use crate::model::connect::{
     CandidateEvent, ConnectCandidate, ConnectEvent, ConnectReport, ConnectStart, EchoReport,
     Origin, SideReport, StateEvent, Timeline,
@@ -16,25 +16,14 @@ use crate::model::connect::{
 ///   the verdict line.
 /// - [`Format::Json`]: nothing until the summary, then the pretty [`ConnectReport`] and a newline.
 /// - [`Format::Ndjson`]: every event as one compact `{"type": ..., "data": ...}` line.
-pub fn render_connect_event(
-    format: Format,
-    event: &ConnectEvent,
-    out: &mut dyn Write,
-    style: &Style,
-) -> io::Result<()> {
-    let finished = match event {
-        ConnectEvent::Summary(report) => Some(report.as_ref()),
-        _ => None,
-    };
-    if let Some(done) = machine(format, event, finished, out) {
-        return done;
-    }
-    let p = Painter(style);
-    match event {
-        ConnectEvent::Start(s) => start_line(s, out),
-        ConnectEvent::Candidate(c) => candidate_line(c, out),
-        ConnectEvent::State(s) => state_line(s, out, p),
-        ConnectEvent::Summary(r) => summary(r, out, p),
+impl Render for ConnectEvent {
+    fn render(&self, format: Format, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        super::event(format, self, out, style, |event, out, p| match event {
+            ConnectEvent::Start(s) => start_line(s, out),
+            ConnectEvent::Candidate(c) => candidate_line(c, out),
+            ConnectEvent::State(s) => state_line(s, out, p),
+            ConnectEvent::Summary(r) => summary(r, out, p),
+        })
     }
 }
 
@@ -229,7 +218,7 @@ fn summary(r: &ConnectReport, out: &mut dyn Write, p: Painter) -> io::Result<()>
         side_block(s, out, p)?;
     }
     if let Some(c) = &r.cause {
-        writeln!(out, "\nlikely cause ({}): {}", c.code, c.text)?;
+        writeln!(out, "\nlikely cause ({}): {}", c.code.as_str(), c.text)?;
     }
     let verdict = if r.verdict.ok {
         p.green(&r.verdict.summary)
@@ -249,8 +238,8 @@ mod tests {
 
     use super::*;
     use crate::candidate::CandidateType::{self, *};
-    use crate::connect::cause::{connect_verdict, describe_pair, likely_cause, RunFacts};
     use crate::model::connect::*;
+    use crate::model::Verdict;
     use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
 
     fn c(kind: CandidateType, addr: &str, port: u16, url: Option<&str>) -> ConnectCandidate {
@@ -297,21 +286,36 @@ mod tests {
                     rtt_ms: Some(0.4),
                 }],
                 selected: Some(SelectedPair {
-                    description: describe_pair(l, &r_plain),
+                    description: format!(
+                        "relayed via {TURN} and the peer's relay {} over UDP",
+                        r_plain.endpoint()
+                    ),
                     local: l.clone(),
                     remote: r_plain,
                 }),
-                echo: Some(crate::connect::echo::echo_stats(20, &[0.5; 19])),
+                echo: Some(EchoReport {
+                    sent: 20,
+                    received: 19,
+                    loss: 0.05,
+                    rtt_min_ms: Some(0.5),
+                    rtt_median_ms: Some(0.5),
+                    rtt_p95_ms: Some(0.5),
+                    rtt_max_ms: Some(0.5),
+                }),
                 throughput: None,
             }
         };
         let sides = vec![side(Side::A, &ra, &rb), side(Side::B, &rb, &ra)];
-        let facts = RunFacts {
-            relay_given: true,
-            any_server: true,
+        // What `connect::cause` decides for this run (the renderer only shows it).
+        let cause = None;
+        let verdict = Verdict {
+            ok: true,
+            exit_code: 0,
+            summary: format!(
+                "connected and echoed: {}",
+                sides[0].selected.as_ref().unwrap().description
+            ),
         };
-        let cause = likely_cause(&sides, facts);
-        let verdict = connect_verdict(&sides, cause.as_ref());
         vec![
             ConnectEvent::Start(ConnectStart {
                 mode: Mode::Loopback,
@@ -347,16 +351,15 @@ mod tests {
                 state: "connected".into(),
                 elapsed_ms: 60,
             }),
-            ConnectEvent::Summary(Box::new(ConnectReport {
-                schema_version: CONNECT_SCHEMA_VERSION,
-                command: "connect".into(),
-                iceprobe_version: "0.1.0".into(),
-                mode: Mode::Loopback,
-                duration_ms: 900,
-                sides,
-                cause,
+            ConnectEvent::Summary(Box::new(ConnectReport::new(
+                ConnectBody {
+                    mode: Mode::Loopback,
+                    duration_ms: 900.0,
+                    sides,
+                    cause,
+                },
                 verdict,
-            })),
+            ))),
         ]
     }
 
@@ -386,14 +389,17 @@ mod tests {
             throughput: None,
         };
         let sides = vec![side];
-        let cause = likely_cause(
-            &sides,
-            RunFacts {
-                relay_given: false,
-                any_server: true,
-            },
-        );
-        let verdict = connect_verdict(&sides, cause.as_ref());
+        // What `connect::cause` decides for this run (the renderer only shows it).
+        let text = "no candidate pair worked and no TURN server was given: the NATs on the path map per destination (symmetric) or filter what a direct path needs; add a TURN server";
+        let cause = Some(Cause {
+            code: CauseCode::AddTurnServer,
+            text: text.into(),
+        });
+        let verdict = Verdict {
+            ok: false,
+            exit_code: 1,
+            summary: format!("not connected: {text}"),
+        };
         vec![
             ConnectEvent::Start(ConnectStart {
                 mode: Mode::Peer,
@@ -413,23 +419,22 @@ mod tests {
                 state: "failed".into(),
                 elapsed_ms: 8100,
             }),
-            ConnectEvent::Summary(Box::new(ConnectReport {
-                schema_version: CONNECT_SCHEMA_VERSION,
-                command: "connect".into(),
-                iceprobe_version: "0.1.0".into(),
-                mode: Mode::Peer,
-                duration_ms: 8200,
-                sides,
-                cause,
+            ConnectEvent::Summary(Box::new(ConnectReport::new(
+                ConnectBody {
+                    mode: Mode::Peer,
+                    duration_ms: 8200.0,
+                    sides,
+                    cause,
+                },
                 verdict,
-            })),
+            ))),
         ]
     }
 
     fn render_all(events: &[ConnectEvent], format: Format, style: &Style) -> String {
         let mut out = Vec::new();
         for e in events {
-            render_connect_event(format, e, &mut out, style).unwrap();
+            Render::render(e, format, &mut out, style).unwrap();
         }
         String::from_utf8(out).unwrap()
     }

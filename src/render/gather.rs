@@ -5,11 +5,12 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment, Color, ColumnConstraint, Table, Width};
 
+use super::{expectations_block, families, ms, natural_width, Format, Painter, Render, Style};
 use crate::candidate::{Candidate, CandidateType};
-use crate::model::Failure;
-
-use super::{expectations_block, machine, ms, natural_width, Format, Painter, Style};
-use crate::model::{Event, Expectation, GatherReport, Released, RunInfo, ServerSummary};
+use crate::model::gather::{
+    GatherError, GatherEvent, GatherReport, GatherStart, Gathered, Released, ServerSummary,
+};
+use crate::model::Outcome;
 
 /// Render one event as it happens.
 ///
@@ -17,26 +18,15 @@ use crate::model::{Event, Expectation, GatherReport, Released, RunInfo, ServerSu
 ///   a candidates table, a per-server table, "what to fix" hints and the verdict line.
 /// - [`Format::Json`]: nothing until the summary, then the pretty [`GatherReport`] and a newline.
 /// - [`Format::Ndjson`]: every event as one compact `{"type": ..., "data": ...}` line.
-pub fn render_event(
-    format: Format,
-    event: &Event,
-    out: &mut dyn Write,
-    style: &Style,
-) -> io::Result<()> {
-    let finished = match event {
-        Event::Summary(report) => Some(report),
-        _ => None,
-    };
-    if let Some(done) = machine(format, event, finished, out) {
-        return done;
-    }
-    let p = Painter(style);
-    match event {
-        Event::Start(run) => start_line(run, out, p),
-        Event::Candidate(c) => candidate_line(c, out, p),
-        Event::Error(e) => error_line(e, out, p),
-        Event::Released(r) => released_line(r, out, p),
-        Event::Summary(report) => summary(report, out, p),
+impl Render for GatherEvent {
+    fn render(&self, format: Format, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        super::event(format, self, out, style, |event, out, p| match event {
+            GatherEvent::Start(run) => start_line(run, out, p),
+            GatherEvent::Candidate(c) => candidate_line(c, out, p),
+            GatherEvent::Error(e) => error_line(e, out, p),
+            GatherEvent::Released(r) => released_line(r, out, p),
+            GatherEvent::Summary(report) => summary(report, out, p),
+        })
     }
 }
 
@@ -45,13 +35,13 @@ fn time_col(v: f64) -> String {
     format!("{:>10}", ms(v))
 }
 
-fn start_line(run: &RunInfo, out: &mut dyn Write, p: Painter) -> io::Result<()> {
+fn start_line(run: &GatherStart, out: &mut dyn Write, p: Painter) -> io::Result<()> {
     let n = run.servers.len();
     let mut line = format!(
         "{}: {n} server{}, {}, timeout {} ms, {}",
         run.command,
         if n == 1 { "" } else { "s" },
-        run.families.join("+"),
+        families(&run.families, "+"),
         run.timeout_ms,
         if run.relay_only {
             "relay candidates only"
@@ -108,19 +98,14 @@ fn candidate_line(c: &Candidate, out: &mut dyn Write, p: Painter) -> io::Result<
     writeln!(out, "{line}")
 }
 
-/// `turn-auth 401 Unauthorized`, or just the phase when there is no code or reason.
-fn failure_head(e: &Failure) -> String {
-    let mut s = format!("{} ({})", e.phase, e.candidate);
-    if let Some(c) = e.code {
-        s.push_str(&format!(" {c}"));
-    }
-    if let Some(r) = &e.reason {
-        s.push_str(&format!(" {r}"));
-    }
-    s
+/// `turn-auth (relay) 401 Unauthorized`, or just the phase and candidate when there is no code
+/// or reason.
+fn failure_head(e: &GatherError) -> String {
+    let f = &e.failure;
+    format!("{} ({}){}", f.phase, e.candidate, f.code_and_reason())
 }
 
-fn error_line(e: &Failure, out: &mut dyn Write, p: Painter) -> io::Result<()> {
+fn error_line(e: &GatherError, out: &mut dyn Write, p: Painter) -> io::Result<()> {
     let mut line = format!(
         "{}  {}  {}",
         time_col(e.elapsed_ms),
@@ -130,7 +115,7 @@ fn error_line(e: &Failure, out: &mut dyn Write, p: Painter) -> io::Result<()> {
     if let Some(a) = &e.address {
         line.push_str(&format!(" ({a})"));
     }
-    writeln!(out, "{line} {} {}", p.dash(), e.cause)
+    writeln!(out, "{line} {} {}", p.dash(), e.failure.cause)
 }
 
 fn released_line(r: &Released, out: &mut dyn Write, p: Painter) -> io::Result<()> {
@@ -143,14 +128,12 @@ fn released_line(r: &Released, out: &mut dyn Write, p: Painter) -> io::Result<()
     )
 }
 
-/// An expectation as a table cell. NotChecked is spelt out with its reason, never "no".
-fn expectation_cell(e: &Expectation, p: Painter) -> Cell {
-    match e {
-        Expectation::Ok { elapsed_ms } => {
-            p.colored(&format!("ok ({})", ms(*elapsed_ms)), Color::Green)
-        }
-        Expectation::Failed { phase, .. } => p.colored(&format!("FAILED ({phase})"), Color::Red),
-        Expectation::NotChecked { reason } => {
+/// What a server gave as a table cell. NotChecked is spelt out with its reason, never "no".
+fn gathered_cell(g: &Gathered, p: Painter) -> Cell {
+    match g {
+        Outcome::Ok(o) => p.colored(&format!("ok ({})", ms(o.elapsed_ms)), Color::Green),
+        Outcome::Failed(f) => p.colored(&format!("FAILED ({})", f.phase), Color::Red),
+        Outcome::NotChecked { reason } => {
             p.colored(&format!("not checked ({reason})"), Color::DarkGrey)
         }
     }
@@ -222,38 +205,13 @@ fn servers_table(report: &GatherReport, p: Painter) -> Table {
     }
     for s in &report.servers {
         t.add_row(vec![
-            p.cell(&s.url),
-            expectation_cell(&s.srflx, p),
-            expectation_cell(&s.relay, p),
+            p.cell(&s.url.to_string()),
+            gathered_cell(&s.srflx, p),
+            gathered_cell(&s.relay, p),
             released_cell(s, p),
         ]);
     }
     t
-}
-
-/// "What to fix": one bullet per distinct cause, naming every URL that has it, in the order the
-/// causes first appeared (errors, then failed expectations that no error explained).
-fn fixes(report: &GatherReport) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    let mut add = |cause: &str, url: &str| match out.iter_mut().find(|(c, _)| c == cause) {
-        Some((_, urls)) => {
-            if !urls.iter().any(|u| u == url) {
-                urls.push(url.to_string());
-            }
-        }
-        None => out.push((cause.to_string(), vec![url.to_string()])),
-    };
-    for e in &report.errors {
-        add(&e.cause, &e.url);
-    }
-    for s in &report.servers {
-        for e in [&s.srflx, &s.relay] {
-            if let Expectation::Failed { cause, .. } = e {
-                add(cause, &s.url);
-            }
-        }
-    }
-    out
 }
 
 fn summary(report: &GatherReport, out: &mut dyn Write, p: Painter) -> io::Result<()> {
@@ -268,12 +226,11 @@ fn summary(report: &GatherReport, out: &mut dyn Write, p: Painter) -> io::Result
         writeln!(out, "\nservers")?;
         writeln!(out, "{}", servers_table(report, p))?;
     }
-    let fixes = fixes(report);
-    if !fixes.is_empty() {
+    if !report.fix.is_empty() {
         writeln!(out, "\nwhat to fix")?;
-        for (cause, urls) in fixes {
-            writeln!(out, "  * {cause}")?;
-            writeln!(out, "    {}", p.dim(&urls.join(", ")))?;
+        for f in &report.fix {
+            writeln!(out, "  * {}", f.cause)?;
+            writeln!(out, "    {}", p.dim(&f.urls.join(", ")))?;
         }
     }
     expectations_block(&report.expectations, out, p)?;
@@ -300,11 +257,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::failure::{explain_code, ErrorContext};
-    use crate::gather::verdict::verdict;
     use crate::ice_url::{Protocol, ServerUrl};
-    use crate::model::Phase;
-    use crate::model::SCHEMA_VERSION;
+    use crate::model::gather::{FailedAt, Fix, GatherBody, Obtained};
+    use crate::model::{Failure, Family, Phase, Verdict};
     use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
 
     const STUN: &str = "stun:198.18.0.1";
@@ -341,15 +296,15 @@ mod tests {
 
     /// A realistic run: host, srflx, relays over UDP, TCP and TLS, a 401 on one TURN server, and
     /// a STUN URL whose relay is not checked.
-    fn events() -> Vec<Event> {
-        let run = RunInfo {
+    fn events() -> Vec<GatherEvent> {
+        let run = GatherStart {
             command: "gather".into(),
             servers: [STUN, TURN_UDP, TURN_TCP, TURNS, TURN_BAD]
                 .map(String::from)
                 .to_vec(),
             timeout_ms: 5000,
             relay_only: false,
-            families: vec!["ipv4".into()],
+            families: vec![Family::Ipv4],
             insecure_tls: true,
         };
         let candidates = vec![
@@ -394,15 +349,17 @@ mod tests {
                 58.911,
             ),
         ];
-        let cause = explain_code(Phase::TurnAuth, 401, &ErrorContext::default());
-        let error = Failure {
+        let cause = "wrong TURN credentials: the server rejected the username or password";
+        let error = GatherError {
             url: TURN_BAD.into(),
             candidate: CandidateType::Relay,
-            address: Some("198.18.0.2:3478".into()),
-            phase: Phase::TurnAuth,
-            code: Some(401),
-            reason: Some("Unauthorized".into()),
-            cause: cause.clone(),
+            address: Some(sa("198.18.0.2:3478")),
+            failure: Failure {
+                phase: Phase::TurnAuth,
+                code: Some(401),
+                reason: Some("Unauthorized".into()),
+                cause: cause.into(),
+            },
             elapsed_ms: 26.734,
         };
         let released: Vec<Released> = [
@@ -413,76 +370,83 @@ mod tests {
         .iter()
         .map(|(u, r, t)| Released {
             url: (*u).into(),
-            relayed: (*r).into(),
+            relayed: sa(r),
             elapsed_ms: *t,
         })
         .collect();
-        let ok = |elapsed_ms| Expectation::Ok { elapsed_ms };
-        let nc = |reason: &str| Expectation::NotChecked {
-            reason: reason.into(),
-        };
+        let ok = |elapsed_ms| Gathered::Ok(Obtained { elapsed_ms });
+        let nc = |reason: &str| Gathered::not_checked(reason);
         let tcp_srflx = "browsers use only UDP TURN servers for srflx";
         let servers = vec![
             ServerSummary {
-                url: STUN.into(),
+                url: STUN.parse().unwrap(),
                 srflx: ok(12.345),
                 relay: nc("stun: URLs give no relay"),
                 released: None,
             },
             ServerSummary {
-                url: TURN_UDP.into(),
+                url: TURN_UDP.parse().unwrap(),
                 srflx: ok(23.456),
                 relay: ok(23.456),
                 released: Some(true),
             },
             ServerSummary {
-                url: TURN_TCP.into(),
+                url: TURN_TCP.parse().unwrap(),
                 srflx: nc(tcp_srflx),
                 relay: ok(31.207),
                 released: Some(true),
             },
             ServerSummary {
-                url: TURNS.into(),
+                url: TURNS.parse().unwrap(),
                 srflx: nc(tcp_srflx),
                 relay: ok(58.911),
                 released: Some(true),
             },
             ServerSummary {
-                url: TURN_BAD.into(),
+                url: TURN_BAD.parse().unwrap(),
                 srflx: nc(tcp_srflx),
-                relay: Expectation::Failed {
+                relay: Gathered::Failed(FailedAt {
                     phase: Phase::TurnAuth,
-                    cause,
-                },
+                    cause: cause.into(),
+                }),
                 released: None,
             },
         ];
-        let report = GatherReport {
-            schema_version: SCHEMA_VERSION,
-            command: "gather".into(),
-            iceprobe_version: "0.1.0".into(),
-            run: run.clone(),
-            duration_ms: 90.52,
-            timed_out: false,
-            expectations: Vec::new(),
-            verdict: verdict(&servers, &candidates),
-            candidates: candidates.clone(),
-            errors: vec![error.clone()],
-            servers,
+        // What `gather::verdict` decides for this run (the renderer only shows it).
+        let verdict = Verdict {
+            ok: false,
+            exit_code: 1,
+            summary: format!("FAILED: 1 of 5 servers ({TURN_BAD}); 1 host, 1 srflx, 3 relay"),
         };
-        let mut ev = vec![Event::Start(run)];
-        ev.extend(candidates[..3].iter().cloned().map(Event::Candidate));
-        ev.push(Event::Error(error));
-        ev.extend(candidates[3..].iter().cloned().map(Event::Candidate));
-        ev.extend(released.into_iter().map(Event::Released));
-        ev.push(Event::Summary(report));
+        let fix = vec![Fix {
+            cause: cause.into(),
+            urls: vec![TURN_BAD.into()],
+        }];
+        let report = GatherReport::new(
+            GatherBody {
+                run: run.clone(),
+                duration_ms: 90.52,
+                timed_out: false,
+                candidates: candidates.clone(),
+                errors: vec![error.clone()],
+                servers,
+                fix,
+            },
+            verdict,
+        );
+        let mut ev = vec![GatherEvent::Start(run)];
+        ev.extend(candidates[..3].iter().cloned().map(GatherEvent::Candidate));
+        ev.push(GatherEvent::Error(error));
+        ev.extend(candidates[3..].iter().cloned().map(GatherEvent::Candidate));
+        ev.extend(released.into_iter().map(GatherEvent::Released));
+        ev.push(GatherEvent::Summary(Box::new(report)));
         ev
     }
 
     fn render_all(format: Format, style: &Style) -> String {
         let mut out = Vec::new();
         for e in events() {
-            render_event(format, &e, &mut out, style).unwrap();
+            Render::render(&e, format, &mut out, style).unwrap();
         }
         String::from_utf8(out).unwrap()
     }
@@ -512,16 +476,16 @@ mod tests {
     fn json_round_trips_into_the_model() {
         let got = render_all(Format::Json, &Style::default());
         let back: GatherReport = serde_json::from_str(&got).expect("JSON output is a GatherReport");
-        let Some(Event::Summary(want)) = events().pop() else {
+        let Some(GatherEvent::Summary(want)) = events().pop() else {
             unreachable!()
         };
-        assert_eq!(back, want);
+        assert_eq!(back, *want);
     }
 
     #[test]
     fn every_ndjson_line_is_an_event() {
         let got = render_all(Format::Ndjson, &Style::default());
-        let back: Vec<Event> = got
+        let back: Vec<GatherEvent> = got
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect();
@@ -560,22 +524,6 @@ mod tests {
             assert_eq!(f.to_string(), name);
             assert_eq!(Format::from_str(&name, false), Ok(*f));
         }
-    }
-
-    #[test]
-    fn fixes_are_deduplicated() {
-        let Some(Event::Summary(mut r)) = events().pop() else {
-            unreachable!()
-        };
-        let dup = Failure {
-            url: "turn:198.18.0.3".into(),
-            ..r.errors[0].clone()
-        };
-        r.errors.push(dup.clone());
-        r.errors.push(dup);
-        let f = fixes(&r);
-        assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(f[0].1, vec![TURN_BAD.to_string(), "turn:198.18.0.3".into()]);
     }
 
     #[test]
@@ -664,22 +612,18 @@ mod tests {
             .map(|b| b["properties"]["status"]["const"].clone())
             .collect();
         let model = [
-            Expectation::Ok { elapsed_ms: 1.0 },
-            Expectation::Failed {
+            Gathered::Ok(Obtained { elapsed_ms: 1.0 }),
+            Gathered::Failed(FailedAt {
                 phase: Phase::Dns,
                 cause: String::new(),
-            },
-            Expectation::NotChecked {
-                reason: String::new(),
-            },
+            }),
+            Gathered::not_checked(""),
         ];
         let model: Vec<Value> = model
             .iter()
             .map(|e| {
                 match e {
-                    Expectation::Ok { .. }
-                    | Expectation::Failed { .. }
-                    | Expectation::NotChecked { .. } => {}
+                    Outcome::Ok(_) | Outcome::Failed(_) | Outcome::NotChecked { .. } => {}
                 }
                 serde_json::to_value(e).unwrap()["status"].clone()
             })

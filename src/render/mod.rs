@@ -18,6 +18,7 @@ use std::io::{self, Write};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 
 use crate::model::expect::AssertionResult;
+use crate::model::{Body, Family, Summarised};
 
 /// Output format (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -47,29 +48,37 @@ impl fmt::Display for Format {
 /// enough for an IPv4 candidates table without wrapping.
 pub const DEFAULT_WIDTH: u16 = 140;
 
-/// The machine formats, the same for every command: [`Format::Json`] writes the summary's
-/// report once, pretty, and nothing before it; [`Format::Ndjson`] writes every event as one
-/// compact `{"type": ..., "data": ...}` line. `None` for [`Format::Table`], which each command
-/// renders itself.
-fn machine<E: serde::Serialize, R: serde::Serialize>(
+/// An event any command streams, rendered in any format.
+pub trait Render {
+    /// Write this event: see each command's renderer for the table format.
+    fn render(&self, format: Format, out: &mut dyn Write, style: &Style) -> io::Result<()>;
+}
+
+/// Render one event of any command: [`Format::Json`] writes the summary's report once,
+/// pretty, and nothing before it; [`Format::Ndjson`] writes every event as one compact
+/// `{"type": ..., "data": ...}` line; [`Format::Table`] is the command's own `table`.
+fn event<E, B>(
     format: Format,
     event: &E,
-    summary: Option<&R>,
     out: &mut dyn Write,
-) -> Option<io::Result<()>> {
+    style: &Style,
+    table: impl FnOnce(&E, &mut dyn Write, Painter) -> io::Result<()>,
+) -> io::Result<()>
+where
+    E: serde::Serialize + Summarised<Body = B>,
+    B: Body + serde::Serialize,
+{
     let written = match format {
-        Format::Table => return None,
-        Format::Json => match summary {
+        Format::Table => return table(event, out, Painter(style)),
+        Format::Json => match event.summary() {
             Some(r) => serde_json::to_writer_pretty(&mut *out, r),
-            None => return Some(Ok(())),
+            None => return Ok(()),
         },
         Format::Ndjson => serde_json::to_writer(&mut *out, event),
     };
-    Some(
-        written
-            .map_err(io::Error::from)
-            .and_then(|_| out.write_all(b"\n")),
-    )
+    written
+        .map_err(io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
 }
 
 /// How the table format looks. Decided by the caller from the terminal and the environment.
@@ -194,6 +203,37 @@ fn expectations_block(
         writeln!(out, "  {mark}  {:<w$}  {}", r.expression, r.observed)?;
     }
     Ok(())
+}
+
+/// Address families as a start line names them: `ipv4+ipv6`.
+fn families(list: &[Family], sep: &str) -> String {
+    let words: Vec<&str> = list.iter().map(|f| f.as_str()).collect();
+    words.join(sep)
+}
+
+/// Word-wrap `text` after `first` on the first line and `indent` on the others, within `width`
+/// display columns (a long word stays whole on its own line). Width is measured as a terminal
+/// shows it (`unicode-width`): "—" is one column in three bytes, a CJK character two.
+fn wrap(first: &str, indent: &str, text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let mut out = String::from(first);
+    let mut col = first.width();
+    let mut start = true;
+    for word in text.split(' ') {
+        let n = word.width();
+        if !start && col + 1 + n > width {
+            out.push('\n');
+            out.push_str(indent);
+            col = indent.width();
+        } else if !start {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += n;
+        start = false;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -364,5 +404,19 @@ pub(crate) mod tests {
         let mut bad = report.clone();
         spoil(&mut bad);
         assert!(validate(root, root, &bad, "").is_err(), "accepted: {bad}");
+    }
+
+    #[test]
+    fn wrap_measures_what_a_terminal_shows() {
+        assert_eq!(
+            super::wrap("  * ", "    ", "aaa bbb ccc", 11),
+            "  * aaa bbb\n    ccc"
+        );
+        assert_eq!(super::wrap("  * ", "    ", "x", 1), "  * x");
+        // "—" is three bytes but one column: a line of ten columns fits a width of ten.
+        assert_eq!(super::wrap("", "", "a — b — cd", 10), "a — b — cd");
+        assert_eq!(super::wrap("", "", "a — b — cde", 10), "a — b —\ncde");
+        // A wide character takes two columns.
+        assert_eq!(super::wrap("", "", "漢字 ab", 6), "漢字\nab");
     }
 }

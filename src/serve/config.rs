@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::check::probe::ProbeConfig;
+use crate::check::plan::ProbeConfig;
 use crate::check::run::CheckConfig;
 use crate::ice_url::{self, ServerUrl};
 use crate::net::dns::Families;

@@ -165,7 +165,7 @@ async fn probe(
     };
     let (tx, _rx) = mpsc::unbounded_channel();
     let mut report = check(cfg, tx, s.stop.clone()).await;
-    crate::render::ci::apply_expectations(&mut report, &module.expect);
+    crate::expect::apply_expectations(&mut report, &module.expect);
     drop(permit);
     s.in_flight.fetch_sub(1, Ordering::Relaxed);
     s.count(

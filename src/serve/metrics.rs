@@ -10,27 +10,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::model::check::{CheckReport, CheckRow, Stage};
+use crate::model::check::{stages as model_stages, CheckReport, CheckRow};
+use crate::model::Outcome;
 
 type Labels = Vec<(String, String)>;
 type FGauge = Family<Labels, Gauge<f64, AtomicU64>>;
-
-/// Every stage of a row, by the name used in the `stage` label.
-fn stages(row: &CheckRow) -> Vec<(&'static str, StageView)> {
-    vec![
-        ("dns", view(&row.dns)),
-        ("connect", view(&row.connect)),
-        ("tls", view(&row.tls)),
-        ("binding", view(&row.binding)),
-        ("challenge", view(&row.challenge)),
-        ("allocate", view(&row.allocate)),
-        ("permission", view(&row.permission)),
-        ("channel", view(&row.channel)),
-        ("send_echo", view(&row.send_echo)),
-        ("channel_echo", view(&row.channel_echo)),
-        ("release", view(&row.release)),
-    ]
-}
 
 /// What metrics need from a stage.
 struct StageView {
@@ -40,30 +24,40 @@ struct StageView {
     code: Option<u16>,
 }
 
-fn view<T>(s: &Stage<T>) -> StageView {
-    match s {
-        Stage::Ok { ms, .. } => StageView {
-            success: Some(true),
-            seconds: Some(ms / 1000.0),
-            code: None,
-        },
-        Stage::Failed { ms, code, .. } => StageView {
-            success: Some(false),
-            seconds: ms.map(|m| m / 1000.0),
-            code: *code,
-        },
-        Stage::NotChecked { .. } => StageView {
-            success: None,
-            seconds: None,
-            code: None,
-        },
-    }
+/// Every stage of a row, by the name used in the `stage` label (the report's field name).
+fn stages(row: &CheckRow) -> Vec<(&'static str, StageView)> {
+    model_stages(row)
+        .into_iter()
+        .map(|v| {
+            let view = match &v.status {
+                Outcome::Ok(ms) => StageView {
+                    success: Some(true),
+                    seconds: Some(ms / 1000.0),
+                    code: None,
+                },
+                Outcome::Failed(f) => StageView {
+                    success: Some(false),
+                    seconds: f.ms.map(|m| m / 1000.0),
+                    code: f.failure.code,
+                },
+                Outcome::NotChecked { .. } => StageView {
+                    success: None,
+                    seconds: None,
+                    code: None,
+                },
+            };
+            (v.name.field(), view)
+        })
+        .collect()
 }
 
 fn labels(row: &CheckRow, extra: &[(&str, &str)]) -> Labels {
     let mut l: Labels = vec![
-        ("url".into(), row.probed_url.clone()),
-        ("address".into(), row.address.clone()),
+        ("url".into(), row.probed_url.to_string()),
+        (
+            "address".into(),
+            row.address.map(|a| a.to_string()).unwrap_or_default(),
+        ),
         ("transport".into(), row.transport.to_string()),
     ];
     l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -125,14 +119,16 @@ pub fn encode_check(report: &CheckReport, probe_seconds: f64) -> String {
             }
         }
         if row.turn {
-            if let Some(ok) = view(&row.allocate).success {
+            if let Some(ok) =
+                (!matches!(row.allocate, Outcome::NotChecked { .. })).then(|| row.allocate.is_ok())
+            {
                 alloc_success
                     .get_or_create(&labels(row, &[]))
                     .set(if ok { 1.0 } else { 0.0 });
             }
         }
         for (method, stage) in [("send", &row.send_echo), ("channel", &row.channel_echo)] {
-            if let Stage::Ok { ms, .. } = stage {
+            if let Some(ms) = stage.passed().map(|p| p.ms) {
                 relay_rtt
                     .get_or_create(&labels(row, &[("method", method)]))
                     .set(ms / 1000.0);
@@ -147,7 +143,7 @@ pub fn encode_check(report: &CheckReport, probe_seconds: f64) -> String {
         }
         for w in &row.warnings {
             warnings
-                .get_or_create(&labels(row, &[("kind", &w.kind)]))
+                .get_or_create(&labels(row, &[("kind", w.kind.as_str())]))
                 .set(1.0);
         }
     }
@@ -276,7 +272,7 @@ mod tests {
                 || report
                     .rows
                     .iter()
-                    .any(|r| !matches!(r.tls, Stage::NotChecked { .. }))
+                    .any(|r| !matches!(r.tls, Outcome::NotChecked { .. }))
         );
     }
 }

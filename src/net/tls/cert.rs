@@ -4,7 +4,6 @@
 //! the date helpers both use. The types themselves are the report's (`model::tls`).
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::CertificateError;
@@ -153,11 +152,9 @@ fn secs(t: &UnixTime) -> i64 {
     i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// The current time in Unix seconds (0 if the clock is before 1970).
+/// The current time in Unix seconds, signed as the day arithmetic wants it.
 pub(super) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(crate::net::unix_now()).unwrap_or(i64::MAX)
 }
 
 /// Whole days in `secs`, rounded towards minus infinity.

@@ -6,17 +6,19 @@ use rtc::stun::message::{MessageClass, CLASS_ERROR_RESPONSE, CLASS_SUCCESS_RESPO
 use rtc::stun::xoraddr::XorMappedAddress;
 use rtc::turn::proto::relayaddr::RelayedAddress;
 
-mod critical_path;
-
 const REALM: &str = "iceprobe.test";
-const CLIENT: &str = "198.18.0.10:50000";
+/// Where the fake server sees every client (XOR-MAPPED-ADDRESS).
+pub(crate) const CLIENT: &str = "198.18.0.10:50000";
 const RELAY: &str = "198.18.0.1:49160";
 
 /// How the fake server behaves.
 #[derive(Default)]
-struct Fake {
+pub(crate) struct Fake {
     password: String,
     nonce: String,
+    /// Sign every authenticated answer with another key: the client must discard them all
+    /// (RFC 8489 §9.2.5), as it would answers a middlebox rewrote.
+    pub(crate) wrong_key: bool,
     /// Answer the next authenticated request with 438 and rotate the nonce.
     stale_once: bool,
     /// Answer Allocate success without MESSAGE-INTEGRITY.
@@ -24,12 +26,13 @@ struct Fake {
     /// Error code for CreatePermission (e.g. 403).
     permission_error: Option<u16>,
     /// XOR-RELAYED-ADDRESS to hand out (default [`RELAY`]).
-    relay: Option<SocketAddr>,
+    pub(crate) relay: Option<SocketAddr>,
     seen_methods: Vec<u16>,
 }
 
 impl Fake {
-    fn new(password: &str) -> Self {
+    /// A server whose one user has `password`.
+    pub(crate) fn new(password: &str) -> Self {
         Fake {
             password: password.into(),
             nonce: "n1".into(),
@@ -48,7 +51,8 @@ impl Fake {
         .unwrap()
     }
 
-    fn reply(&mut self, req: &[u8]) -> Option<Vec<u8>> {
+    /// The answer to `req`, if it gets one.
+    pub(crate) fn reply(&mut self, req: &[u8]) -> Option<Vec<u8>> {
         let d = stun::decode(req).ok()?;
         if d.class != Some(Class::Request) {
             return None;
@@ -70,13 +74,18 @@ impl Fake {
         let user = rtc::stun::textattrs::TextAttribute::get_from_as(&m, ATTR_USERNAME)
             .unwrap()
             .text;
-        let key = self.key(&user);
-        if MessageIntegrity::check(
-            &mut m,
-            &key,
-            rtc::crypto::default_provider().unwrap().crypto(),
-        )
-        .is_err()
+        let key = if self.wrong_key {
+            self.key("somebody-else")
+        } else {
+            self.key(&user)
+        };
+        if !self.wrong_key
+            && MessageIntegrity::check(
+                &mut m,
+                &key,
+                rtc::crypto::default_provider().unwrap().crypto(),
+            )
+            .is_err()
         {
             return Some(self.error(method, d.txid, 401, true, None));
         }
@@ -160,7 +169,8 @@ impl Fake {
     }
 }
 
-fn client(user: Option<&str>, pass: Option<&str>) -> TurnClient {
+/// A client with these credentials (UDP, RTO 500 ms).
+pub(crate) fn client(user: Option<&str>, pass: Option<&str>) -> TurnClient {
     TurnClient::new(TurnConfig {
         username: user.map(str::to_string),
         password: pass.map(Secret::new),

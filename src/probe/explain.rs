@@ -1,5 +1,6 @@
-//! Failures as users need them: the phase that failed, the STUN/TURN error code and reason when
-//! there is one, and a plain-language cause. The explanations are pure functions.
+//! Causes as users need them: for a STUN/TURN error code, a silent server, a connect or I/O
+//! error, the plain-language sentence that says what is wrong and what to do. Pure functions;
+//! [`super::failure`] puts them together with their phase into a `Failure`.
 
 use crate::ice_url::Protocol;
 use crate::model::Phase;
@@ -168,67 +169,6 @@ pub fn explain_connect(e: &std::io::Error, port: u16) -> String {
     }
 }
 
-/// A failure explained: what a report needs from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explained {
-    /// The phase that failed.
-    pub phase: Phase,
-    /// STUN/TURN ERROR-CODE, when there was one.
-    pub code: Option<u16>,
-    /// The server's reason phrase or our technical reason.
-    pub reason: Option<String>,
-    /// The plain-language cause.
-    pub cause: String,
-}
-
-/// Explain a failed TURN-client operation (pure): the phase it belongs to (401/438/441 are
-/// authentication), its code and reason, and the cause. `ctx` carries what refines 401 causes.
-pub fn explain_turn(
-    op: crate::proto::turn::TurnOp,
-    failure: &crate::proto::turn::TurnFailure,
-    proto: Protocol,
-    port: u16,
-    ctx: &ErrorContext,
-) -> Explained {
-    use crate::proto::turn::{TurnFailure, TurnOp};
-    let phase = match op {
-        TurnOp::Allocate => Phase::TurnAllocate,
-        TurnOp::CreatePermission => Phase::Permission,
-        TurnOp::ChannelBind => Phase::Channel,
-        TurnOp::Release => Phase::Release,
-        TurnOp::Binding => Phase::Stun,
-    };
-    match failure {
-        TurnFailure::Rejected(e) => {
-            let phase = if matches!(e.code, 401 | 438 | 441) { Phase::TurnAuth } else { phase };
-            Explained {
-                phase,
-                code: Some(e.code),
-                reason: Some(e.reason.clone()),
-                cause: explain_code(phase, e.code, &ctx.with_alternate(e.alternate_server)),
-            }
-        }
-        TurnFailure::Timeout { rejected } => Explained {
-            phase: Phase::Timeout,
-            code: None,
-            reason: rejected.as_ref().map(|_| "replies rejected".to_string()),
-            cause: explain_no_answer(proto, port, None, rejected.as_deref()),
-        },
-        TurnFailure::NoCredentials { realm } => Explained {
-            phase: Phase::TurnAuth,
-            code: Some(401),
-            reason: realm.as_ref().map(|r| format!("realm {r:?}")),
-            cause: "the TURN server requires credentials: pass --username and --credential (or --turn-secret)".into(),
-        },
-        TurnFailure::Protocol(p) => Explained {
-            phase,
-            code: None,
-            reason: Some(p.clone()),
-            cause: format!("the server's reply broke the STUN/TURN protocol: {p}"),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,66 +232,6 @@ mod tests {
         ];
         for (user, want) in cases {
             assert_eq!(expired_rest_username(user, now), *want, "{user:?}");
-        }
-    }
-
-    #[test]
-    fn turn_failures_map_to_phases() {
-        use crate::proto::stun::ErrorCode;
-        use crate::proto::turn::{TurnFailure, TurnOp};
-        let rejected = |code| {
-            TurnFailure::Rejected(ErrorCode {
-                code,
-                reason: "r".into(),
-                alternate_server: None,
-            })
-        };
-        let ctx = ErrorContext::default();
-        let cases = [
-            (TurnOp::Allocate, rejected(401), Phase::TurnAuth, Some(401)),
-            (TurnOp::Allocate, rejected(438), Phase::TurnAuth, Some(438)),
-            (
-                TurnOp::Allocate,
-                rejected(486),
-                Phase::TurnAllocate,
-                Some(486),
-            ),
-            (
-                TurnOp::CreatePermission,
-                rejected(403),
-                Phase::Permission,
-                Some(403),
-            ),
-            (
-                TurnOp::ChannelBind,
-                rejected(400),
-                Phase::Channel,
-                Some(400),
-            ),
-            (TurnOp::Binding, rejected(420), Phase::Stun, Some(420)),
-            (
-                TurnOp::Release,
-                TurnFailure::Timeout { rejected: None },
-                Phase::Timeout,
-                None,
-            ),
-            (
-                TurnOp::Allocate,
-                TurnFailure::NoCredentials { realm: None },
-                Phase::TurnAuth,
-                Some(401),
-            ),
-            (
-                TurnOp::Allocate,
-                TurnFailure::Protocol("x".into()),
-                Phase::TurnAllocate,
-                None,
-            ),
-        ];
-        for (op, failure, phase, code) in cases {
-            let e = explain_turn(op, &failure, Protocol::Udp, 3478, &ctx);
-            assert_eq!((e.phase, e.code), (phase, code), "{op:?} {failure:?}");
-            assert!(!e.cause.is_empty());
         }
     }
 
