@@ -1,16 +1,23 @@
 //! Running the NAT tests against real servers and recording what happened (the I/O edge; the
 //! interpretation is `nat::classify`, a pure function of these observations).
 //!
-//! Order matters (RFC 5780 §4.4): the filtering tests run first, each server on a fresh
-//! socket, so that nothing the mapping tests send can open the NAT for them.
+//! The order of the tests and what each answer records is the sans-IO [`Sequence`]
+//! (`nat::sequence`); this driver binds its sockets, moves its datagrams, keeps its timers on
+//! the real clock and streams its events. The idle lifetime search (RFC 5780 §4.6) and the TCP
+//! fallback stay here: they are about idle time and TCP, not the sequence's exchanges.
 #![allow(clippy::disallowed_methods)] // the I/O edge: reads the clock
 
+use std::collections::BTreeMap;
+use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+use super::sequence::{BindingTest, Sequence, SequenceEvent, Settings, SocketId, Target};
 use crate::ice_url::ServerUrl;
 use crate::model::nat::*;
 use crate::model::nat::{NatExchange, TestLabel};
@@ -68,7 +75,8 @@ fn any(family_v4: bool) -> SocketAddr {
 
 /// One Binding exchange on `sock`: send to `to` (with CHANGE-REQUEST / RESPONSE-PORT), wait up
 /// to `timeout` (and never past `deadline`) for the response with our transaction id, from
-/// wherever it comes — the caller validates the source.
+/// wherever it comes — the caller validates the source. The same [`BindingTest`] the
+/// [`Sequence`] runs, on one socket of its own.
 pub async fn exchange(
     sock: &UdpSocket,
     to: SocketAddr,
@@ -79,124 +87,91 @@ pub async fn exchange(
     deadline: Instant,
 ) -> Exchange {
     let local = sock.local_addr().unwrap_or(any(to.is_ipv4()));
-    let flags = match change {
-        Change::None => 0,
-        Change::Port => stun::CHANGE_PORT,
-        Change::IpAndPort => stun::CHANGE_IP | stun::CHANGE_PORT,
-    };
-    let txid = stun::new_txid();
-    let started = Instant::now();
-    let end = deadline.min(started + timeout);
-    let mut b = Binding::with_request(
-        started,
+    let settings = Settings {
         rto,
-        false,
-        txid,
-        Some(stun::binding_request_with(txid, flags, response_port)),
-    );
-    let mut from = None;
+        test_timeout: timeout,
+        deadline,
+    };
+    let mut t = BindingTest::new(Instant::now(), local, to, change, response_port, &settings);
     let mut buf = vec![0u8; 2048];
-    let answer = loop {
-        while let Some(t) = b.poll_transmit() {
-            let _ = sock.send_to(&t, to).await;
+    loop {
+        while let Some(b) = t.poll_transmit() {
+            let _ = sock.send_to(&b, to).await;
         }
-        if let Some(o) = b.outcome() {
-            break o.clone();
+        if let Some(e) = t.result() {
+            return e;
         }
-        let wake = b.poll_timeout().map_or(end, |t| t.min(end));
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
                 if let Ok((n, src)) = r {
-                    // Answers to earlier tests on this socket are expected strays, not
-                    // rejects; everything else the Binding machine judges (and logs).
-                    let stray = stun::txid_of(&buf[..n]).is_some_and(|id| id != txid);
-                    if !stray && b.handle_bytes(Instant::now(), &buf[..n]) {
-                        from = Some(src);
-                    }
+                    t.handle_input(Instant::now(), src, &buf[..n]);
                 }
             }
-            _ = tokio::time::sleep_until(wake.into()) => {
-                if Instant::now() >= end {
-                    b.abandon();
-                } else {
-                    b.handle_timeout(Instant::now());
-                }
+            _ = tokio::time::sleep_until(t.poll_timeout().into()) => {
+                t.handle_timeout(Instant::now());
             }
         }
-    };
-    let answer = match (answer, from) {
-        (
-            BindingOutcome::Success {
-                mapped,
-                plain_mapped,
-                rtt,
-                other_address,
-                response_origin,
-                ..
-            },
-            Some(from),
-        ) => Answer::Reply {
-            from,
-            // XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS from an RFC 3489 server), and MAPPED-ADDRESS
-            // on its own so the classifier can spot an ALG rewriting only the plain one.
-            mapped: Some(mapped),
-            plain_mapped,
-            response_origin,
-            other_address,
-            rtt_ms: rtt.as_secs_f64() * 1000.0,
-        },
-        (BindingOutcome::Error(e), _) => Answer::Error {
-            code: e.code,
-            reason: e.reason,
-        },
-        _ => match b.rejects().summary() {
-            Some(why) => Answer::Rejected { why },
-            None => Answer::Timeout,
-        },
-    };
-    Exchange {
-        local,
-        to,
-        change,
-        answer,
     }
 }
 
-/// Send a Binding request to our own mapped address and see whether it comes back through
-/// the NAT (RFC 5780 §4.5).
-async fn hairpin(
-    sock: &UdpSocket,
-    mapped: SocketAddr,
-    rto: Duration,
-    timeout: Duration,
-) -> Hairpin {
-    let local = sock.local_addr().unwrap_or(any(mapped.is_ipv4()));
-    let txid = stun::new_txid();
-    let req = stun::binding_request(txid);
-    let end = Instant::now() + timeout;
-    let mut next_send = Instant::now();
-    let mut interval = rto;
-    let mut buf = vec![0u8; 2048];
-    loop {
-        if Instant::now() >= next_send {
-            let _ = sock.send_to(&req, mapped).await;
-            next_send = Instant::now() + interval;
-            interval *= 2;
+/// The next datagram on any of `socks`: which socket, its length in `buf`, and its source. The
+/// sockets are polled from a rotating start so that a busy one cannot starve the others.
+async fn recv_any(
+    socks: &[(SocketId, UdpSocket)],
+    buf: &mut [u8],
+    turn: &mut usize,
+) -> io::Result<(SocketId, usize, SocketAddr)> {
+    let first = *turn;
+    *turn = turn.wrapping_add(1);
+    std::future::poll_fn(|cx| {
+        for k in 0..socks.len() {
+            let (id, sock) = &socks[(first + k) % socks.len()];
+            let mut rb = ReadBuf::new(buf);
+            if let Poll::Ready(r) = sock.poll_recv_from(cx, &mut rb) {
+                return Poll::Ready(r.map(|from| (*id, rb.filled().len(), from)));
+            }
         }
-        let wake = next_send.min(end);
+        Poll::Pending
+    })
+    .await
+}
+
+/// Drive `seq` over the real sockets until it ends: its transmissions sent, datagrams from
+/// every socket fed in, its timers kept, and each ended exchange streamed as it happens.
+async fn run_sequence(
+    seq: &mut Sequence,
+    socks: &[(SocketId, UdpSocket)],
+    family: &str,
+    progress: &Progress,
+) -> Option<Observations> {
+    let mut buf = vec![0u8; 2048];
+    let mut turn = 0;
+    loop {
+        // Events first: an exchange is streamed the moment it ends, before the next one sends.
+        while let Some(e) = seq.poll_event() {
+            match e {
+                SequenceEvent::Exchange {
+                    server,
+                    test,
+                    exchange,
+                } => progress.send(family, &server, test, &exchange),
+                SequenceEvent::Done(o) => return Some(o),
+            }
+        }
+        while let Some((id, to, bytes)) = seq.poll_transmit() {
+            if let Some((_, sock)) = socks.iter().find(|(s, _)| *s == id) {
+                let _ = sock.send_to(&bytes, to).await;
+            }
+        }
+        // A sequence without a timer has ended and queued `Done`, returned above.
+        let wake = seq.poll_timeout()?;
         tokio::select! {
-            r = sock.recv_from(&mut buf) => {
-                if let Ok((n, _)) = r {
-                    if stun::txid_of(&buf[..n]) == Some(txid) && stun::decode(&buf[..n]).map(|d| d.class == Some(Class::Request)).unwrap_or(false) {
-                        return Hairpin { local, to: mapped, came_back: true };
-                    }
+            r = recv_any(socks, &mut buf, &mut turn) => {
+                if let Ok((id, n, from)) = r {
+                    seq.handle_input(Instant::now(), id, from, &buf[..n]);
                 }
             }
-            _ = tokio::time::sleep_until(wake.into()) => {
-                if Instant::now() >= end {
-                    return Hairpin { local, to: mapped, came_back: false };
-                }
-            }
+            _ = tokio::time::sleep_until(wake.into()) => seq.handle_timeout(Instant::now()),
         }
     }
 }
@@ -221,18 +196,8 @@ async fn tcp_binding(addr: SocketAddr, deadline: Instant) -> bool {
     ok && matches!(stop, Stop::Done)
 }
 
-/// [`exchange`] with the run's timing settings.
-async fn ex(
-    cfg: &NatConfig,
-    sock: &UdpSocket,
-    to: SocketAddr,
-    change: Change,
-    deadline: Instant,
-) -> Exchange {
-    exchange(sock, to, change, None, cfg.rto, cfg.test_timeout, deadline).await
-}
-
-/// Run every test for one family.
+/// Run every test for one family: the [`Sequence`] over real sockets, then the TCP fallback and
+/// the lifetime search, which are about TCP and idle time rather than the sequence's exchanges.
 async fn discover_family(
     cfg: &NatConfig,
     v4: bool,
@@ -262,72 +227,36 @@ async fn discover_family(
     .unwrap_or_default();
     let family = if v4 { "ipv4" } else { "ipv6" };
 
-    // RFC 5780 filtering, then mapping, per server, each on fresh sockets.
-    let mut rfc5780 = vec![];
-    for (url, primary) in &servers {
-        let Ok(fsock) = UdpSocket::bind(any(v4)).await else {
-            continue;
-        };
-        let t1 = ex(cfg, &fsock, *primary, Change::None, deadline).await;
-        progress.send(family, url, TestLabel::FilteringI, &t1);
-        let other = match &t1.answer {
-            Answer::Reply { other_address, .. } => *other_address,
-            _ => None,
-        };
-        let mut entry = Rfc5780 {
-            url: url.to_string(),
-            primary: *primary,
-            filtering: None,
-            mapping: None,
-        };
-        let Some(other) = other else {
-            // No OTHER-ADDRESS: not an RFC 5780 server. Its Binding still counts in the
-            // multi-server comparison below; the RFC 5780 tests stay not run.
-            rfc5780.push(entry);
-            continue;
-        };
-        let t2 = ex(cfg, &fsock, *primary, Change::IpAndPort, deadline).await;
-        progress.send(family, url, TestLabel::FilteringII, &t2);
-        let t3 = ex(cfg, &fsock, *primary, Change::Port, deadline).await;
-        progress.send(family, url, TestLabel::FilteringIII, &t3);
-        entry.filtering = Some(vec![t1, t2, t3]);
-
-        if let Ok(msock) = UdpSocket::bind(any(v4)).await {
-            let m1 = ex(cfg, &msock, *primary, Change::None, deadline).await;
-            progress.send(family, url, TestLabel::MappingI, &m1);
-            let m2 = ex(
-                cfg,
-                &msock,
-                SocketAddr::new(other.ip(), primary.port()),
-                Change::None,
-                deadline,
-            )
-            .await;
-            progress.send(family, url, TestLabel::MappingII, &m2);
-            let m3 = ex(cfg, &msock, other, Change::None, deadline).await;
-            progress.send(family, url, TestLabel::MappingIII, &m3);
-            entry.mapping = Some(vec![m1, m2, m3]);
-        }
-        rfc5780.push(entry);
-    }
-
-    // Multi-server comparison from one socket, then hairpin from it.
-    let mut multi = vec![];
-    let mut hair = None;
-    if let Ok(ssock) = UdpSocket::bind(any(v4)).await {
-        for (url, primary) in &servers {
-            let e = ex(cfg, &ssock, *primary, Change::None, deadline).await;
-            progress.send(family, url, TestLabel::Multi, &e);
-            multi.push(e);
-        }
-        if let Some(mapped) = multi.iter().find_map(|e| e.answer.mapped()) {
-            let h = hairpin(&ssock, mapped, cfg.rto, cfg.test_timeout).await;
-            hair = Some(h);
+    // Every socket the sequence may use, bound up front (a NAT maps only on send, so an idle
+    // bound socket is still fresh; see `Sequence::sockets`). One that cannot be bound is left
+    // out, and the sequence skips its tests.
+    let mut socks = vec![];
+    let mut bound = BTreeMap::new();
+    for id in Sequence::sockets(servers.len()) {
+        if let Ok(sock) = UdpSocket::bind(any(v4)).await {
+            bound.insert(id, sock.local_addr().unwrap_or(any(v4)));
+            socks.push((id, sock));
         }
     }
+    let target = Target {
+        family: family.into(),
+        local_addresses,
+        servers: servers.clone(),
+    };
+    let settings = Settings {
+        rto: cfg.rto,
+        test_timeout: cfg.test_timeout,
+        deadline,
+    };
+    let mut seq = Sequence::new(Instant::now(), target, settings, bound);
+    let observed = run_sequence(&mut seq, &socks, family, progress).await?;
+    drop(socks);
 
     // Nothing answered over UDP: does TCP work?
-    let udp_silent = multi.iter().all(|e| matches!(e.answer, Answer::Timeout));
+    let udp_silent = observed
+        .multi
+        .iter()
+        .all(|e| matches!(e.answer, Answer::Timeout));
     let tcp_fallback = if udp_silent {
         Some(tcp_binding(servers[0].1, deadline).await)
     } else {
@@ -340,13 +269,9 @@ async fn discover_family(
     };
 
     Some(Observations {
-        family: family.into(),
-        local_addresses,
-        rfc5780,
-        multi,
-        hairpin: hair,
         lifetime,
         tcp_fallback,
+        ..observed
     })
 }
 
