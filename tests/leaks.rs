@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use common::{sys, Coturn, Netns, Running, Testbed, SERVER_IP};
 use iceprobe::proto::turn::{TurnClient, TurnConfig, TurnEvent};
+use iceprobe::proto::SansIo;
 use iceprobe::secret::Secret;
 
 const USER: &str = "alice";

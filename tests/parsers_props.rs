@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use iceprobe::connect::signal::{self, SignalMsg};
 use iceprobe::expect::{self, Scope};
 use iceprobe::ice_url::{self, ServerUrl};
-use iceprobe::proto::stun;
 use iceprobe::proto::turn::{TurnClient, TurnConfig, TurnEvent};
+use iceprobe::proto::{stun, SansIo};
 use iceprobe::secret::Secret;
 use proptest::prelude::*;
 

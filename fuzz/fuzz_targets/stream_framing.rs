@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use iceprobe::net::stream::StreamLink;
 use iceprobe::proto::stun;
 use iceprobe::proto::turn::{TurnClient, TurnConfig};
+use iceprobe::proto::SansIo;
 use libfuzzer_sys::fuzz_target;
 use rtc::shared::turn_framing::TurnStreamDecoder;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};

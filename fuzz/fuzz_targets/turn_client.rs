@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use iceprobe::proto::stun;
 use iceprobe::proto::turn::{TurnClient, TurnConfig};
+use iceprobe::proto::SansIo;
 use iceprobe::secret::Secret;
 use libfuzzer_sys::fuzz_target;
 

@@ -25,10 +25,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rtc::stun::message::{Message, CLASS_INDICATION};
+use rtc::stun::message::Message;
 use rtc::turn::proto::channum::ChannelNumber;
-use rtc::turn::proto::data::Data;
-use rtc::turn::proto::peeraddr::PeerAddress;
 
 use super::plan::RowInput;
 use super::row::{Row, RowEvent, RowPhase, RowSettings};
@@ -38,6 +36,7 @@ use crate::model::{Outcome, Phase};
 use crate::probe::explain::ErrorContext;
 use crate::probe::Budget;
 use crate::proto::stun::{self, method, Class};
+use crate::proto::turn::peer_data_indication;
 use crate::proto::turn::tests::{client, Fake, CLIENT};
 
 /// One allocation's server-side state.
@@ -147,23 +146,7 @@ impl RelayServer {
                 cd.encode();
                 cd.raw
             }
-            None => {
-                let mut m = stun::start(
-                    rtc::stun::message::METHOD_DATA,
-                    CLASS_INDICATION,
-                    stun::new_txid(),
-                );
-                stun::add(
-                    &mut m,
-                    &PeerAddress {
-                        ip: src.ip(),
-                        port: src.port(),
-                    },
-                )
-                .unwrap();
-                stun::add(&mut m, &Data(data)).unwrap();
-                stun::finish(m)
-            }
+            None => peer_data_indication(rtc::stun::message::METHOD_DATA, src, &data).unwrap(),
         };
         vec![(to, true, bytes)]
     }

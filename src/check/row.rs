@@ -22,13 +22,14 @@ use crate::model::check::{
     AllocationInfo, BindingInfo, ChallengeInfo, CheckRow, EchoInfo, Nothing, Stage,
 };
 use crate::model::{ms, Failure, Phase, Reason};
-use crate::net::driver::{LinkDown, Machine, Stop};
+use crate::net::driver::{LinkDown, Stop};
 use crate::probe::explain::ErrorContext;
 use crate::probe::failure::{stop_failure, turn_failure};
 use crate::probe::session::Release;
 use crate::probe::Budget;
 use crate::proto::reject::Reject;
 use crate::proto::turn::{TurnClient, TurnEvent, TurnFailure, TurnOp};
+use crate::proto::SansIo;
 
 /// Channel number used for the ChannelData echo (RFC 8656 §12: 0x4000–0x4FFF).
 pub const CHANNEL: u16 = 0x4000;
@@ -885,7 +886,7 @@ impl Row {
     }
 }
 
-impl Machine for Row {
+impl crate::net::driver::Machine for Row {
     type Event = RowEvent;
     fn input(&mut self, now: Instant, link: usize, bytes: &[u8]) {
         self.handle_input(now, link, bytes)

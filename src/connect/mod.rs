@@ -8,15 +8,15 @@
 //! - [`side`]: one side's event loop, deadline and close; [`echo`]: the data channel echo;
 //!   [`sweep`]: releases the TURN allocations webrtc does not know it has;
 //!   [`bulk`]: `--throughput`;
-//! - [`stats`]: candidates and the selected pair from the stats API; [`checks`]: every
+//! - [`stats`]: candidates and the selected pair from the stats API; [`pairs`]: every
 //!   candidate pair from the connectivity checks seen on the wire, by way of [`tap`];
 //! - [`cause`]: pure judgements (pair sentence, likely cause, verdict); [`run`]: orchestration.
 
 pub mod bulk;
 pub mod cause;
-pub mod checks;
 pub mod echo;
 pub mod http;
+pub mod pairs;
 pub mod peer;
 pub mod run;
 pub mod servers;

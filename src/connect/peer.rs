@@ -110,7 +110,7 @@ pub fn candidate_type(t: RTCIceCandidateType) -> Option<CandidateType> {
 
 /// A gathered candidate as reported (fields formatted one by one: webrtc's `Display` glues the
 /// related address on without a separator).
-fn candidate_from_ice(
+pub(super) fn candidate_from_ice(
     c: &webrtc::peer_connection::RTCIceCandidate,
     url: Option<String>,
 ) -> Option<ConnectCandidate> {
@@ -135,7 +135,7 @@ const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 
 /// Build one peer connection; its events go to `tx`. Its UDP sockets note their TURN
 /// allocations and releases in the returned ledger (see [`super::sweep`]), and show every
-/// datagram to `observer` (the candidate pairs' connectivity checks, see `connect::checks`).
+/// datagram to `observer` (the candidate pairs' connectivity checks, see `connect::pairs`).
 pub async fn build(
     setup: &PeerSetup,
     tx: mpsc::UnboundedSender<PeerEv>,

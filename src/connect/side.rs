@@ -14,14 +14,14 @@ use webrtc::peer_connection::{
 };
 
 use super::bulk::{receive_bulk, send_bulk, BULK_LABEL};
-use super::checks;
 use super::echo::run_echo;
+use super::pairs;
 use super::peer::{self, PeerEv, PeerSetup};
 use super::signal::{parse_candidate, sdp_candidates, Signal, SignalError, SignalMsg};
 use super::stats::ice_stats;
 use crate::model::connect::{
-    CandidateEvent, ConnectCandidate, ConnectEvent, EchoReport, Machine, Origin, SideReport,
-    StateEvent, ThroughputReport, Timeline,
+    CandidateEvent, ConnectCandidate, ConnectEvent, EchoReport, Origin, SideReport, StateEvent,
+    StateMachine, ThroughputReport, Timeline,
 };
 
 /// The data channel's label.
@@ -70,7 +70,7 @@ impl State {
     fn ms(&self) -> u64 {
         u64::try_from(self.run.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
-    fn state(&self, machine: Machine, state: String) {
+    fn state(&self, machine: StateMachine, state: String) {
         let _ = self.run.events.send(ConnectEvent::State(StateEvent {
             side: self.run.setup.side,
             machine,
@@ -157,14 +157,14 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
     // webrtc names no server for srflx candidates: the wire shows which one answered.
     for c in st.local.iter_mut() {
         if c.kind == crate::candidate::CandidateType::Srflx && c.url.is_none() {
-            if let Some(server) = checks::endpoint_of(c).and_then(|e| obs.srflx_server(e)) {
+            if let Some(server) = pairs::endpoint_of(c).and_then(|e| obs.srflx_server(e)) {
                 c.url = Some(server_name(&st.run.setup.names, server));
             }
         }
     }
     drop(obs);
     // Local prflx: how the peer saw our checks, when that is no candidate we gathered.
-    for c in checks::local_prflx(&seen, &st.local) {
+    for c in pairs::local_prflx(&seen, &st.local) {
         st.candidate(Origin::Local, c);
     }
     // The ICE transport's candidates carry no server URL: take it from the gathered ones.
@@ -187,7 +187,7 @@ pub async fn run_side(run: SideRun, offer: bool, mut signal: Box<dyn Signal>) ->
     let mut pairs = if seen.is_empty() {
         stats.pairs
     } else {
-        checks::pair_reports(&seen, &st.local, &st.remote)
+        pairs::pair_reports(&seen, &st.local, &st.remote)
     };
     for p in &mut pairs {
         with_url(&mut p.local);
@@ -307,7 +307,7 @@ async fn drive(
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline.into()) => {
-                st.state(Machine::Peer, "deadline".into());
+                st.state(StateMachine::Peer, "deadline".into());
                 if !have_remote {
                     return Err(SignalError::Vanished(
                         "no description from the peer before the deadline".into(),
@@ -318,7 +318,7 @@ async fn drive(
             _ = cancel.changed() => return Ok(()),
             Some(()) = opened_rx.recv() => {
                 st.timeline.data_channel_open_ms.get_or_insert(st.ms());
-                st.state(Machine::DataChannel, "open".into());
+                st.state(StateMachine::DataChannel, "open".into());
             }
             done = async { echo_task.as_mut().expect("guarded").await }, if echo_task.is_some() => {
                 let (echo, tp) = done.unwrap_or((None, None));
@@ -347,7 +347,7 @@ async fn drive(
                         if s == RTCIceGatheringState::Complete {
                             st.timeline.gathering_done_ms.get_or_insert(st.ms());
                         }
-                        st.state(Machine::Gathering, s.to_string());
+                        st.state(StateMachine::Gathering, s.to_string());
                         if s == RTCIceGatheringState::Complete && !trickle && !description_sent
                             && (offer || have_remote)
                         {
@@ -371,13 +371,13 @@ async fn drive(
                             }
                             _ => {}
                         }
-                        st.state(Machine::Ice, s.to_string());
+                        st.state(StateMachine::Ice, s.to_string());
                         if s == RTCIceConnectionState::Failed {
                             return Ok(());
                         }
                     }
                     PeerEv::Peer(_, s) => {
-                        st.state(Machine::Peer, s.to_string());
+                        st.state(StateMachine::Peer, s.to_string());
                         if s == RTCPeerConnectionState::Failed {
                             st.timeline.failed_ms.get_or_insert(st.ms());
                             return Ok(());

@@ -10,7 +10,7 @@ use std::time::Instant;
 use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
 
 use super::cause::describe_pair;
-use super::peer::candidate_type;
+use super::peer::{candidate_from_ice, candidate_type};
 use crate::model::connect::{ConnectCandidate, PairReport, SelectedPair};
 
 /// What the stats showed.
@@ -21,7 +21,7 @@ pub struct IceStats {
     /// Local candidates the stats know.
     pub local: Vec<ConnectCandidate>,
     /// The pairs the stats API knows (webrtc 0.21.1: the selected one only; every pair comes
-    /// from `connect::checks`).
+    /// from `connect::pairs`).
     pub pairs: Vec<PairReport>,
     /// The selected pair.
     pub selected: Option<SelectedPair>,
@@ -62,7 +62,7 @@ pub async fn ice_stats(pc: &Arc<dyn PeerConnection>) -> IceStats {
             ),
         ] {
             for c in cands {
-                if let Some(cc) = from_ice(&c) {
+                if let Some(cc) = candidate_from_ice(&c, None) {
                     by_id.insert(c.id.clone(), cc.clone());
                     list.push(cc);
                 }
@@ -70,7 +70,8 @@ pub async fn ice_stats(pc: &Arc<dyn PeerConnection>) -> IceStats {
         }
         if let Ok(Some(pair)) = ice.get_selected_candidate_pair().await {
             let (l, r) = (pair.local(), pair.remote());
-            if let (Some(lc), Some(rc)) = (from_ice(l), from_ice(r)) {
+            if let (Some(lc), Some(rc)) = (candidate_from_ice(l, None), candidate_from_ice(r, None))
+            {
                 by_id.insert(l.id.clone(), lc.clone());
                 by_id.insert(r.id.clone(), rc.clone());
                 out.selected = Some(SelectedPair {
@@ -138,16 +139,4 @@ pub async fn ice_stats(pc: &Arc<dyn PeerConnection>) -> IceStats {
         }
     }
     out
-}
-
-fn from_ice(c: &webrtc::peer_connection::RTCIceCandidate) -> Option<ConnectCandidate> {
-    Some(ConnectCandidate {
-        kind: candidate_type(c.typ)?,
-        transport: c.protocol.to_string(),
-        address: c.address.clone(),
-        port: c.port,
-        related_address: (!c.related_address.is_empty()).then(|| c.related_address.clone()),
-        related_port: (!c.related_address.is_empty()).then_some(c.related_port),
-        url: c.url.clone().filter(|u| !u.is_empty()),
-    })
 }

@@ -106,13 +106,13 @@ impl TurnLedger {
 impl super::tap::Watcher for TurnLedger {
     fn datagram(
         &self,
-        dir: super::checks::Dir,
+        dir: super::pairs::Dir,
         local: SocketAddr,
         remote: SocketAddr,
         bytes: &[u8],
         _now_ms: f64,
     ) {
-        if dir == super::checks::Dir::Out {
+        if dir == super::pairs::Dir::Out {
             self.observe(local, remote, bytes);
         }
     }
@@ -199,6 +199,7 @@ async fn release_one(
 mod tests {
     use super::*;
     use crate::proto::stun;
+    use crate::proto::SansIo;
     use rtc::stun::attributes::{ATTR_NONCE, ATTR_REALM};
     use rtc::stun::error_code::{ErrorCode, ErrorCodeAttribute};
     use rtc::stun::message::{

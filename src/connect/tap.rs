@@ -1,6 +1,6 @@
 //! A webrtc [`Runtime`] that is Tokio's in every respect but one: the UDP sockets it hands the
 //! peer connection show every datagram, both ways, to [`Watcher`]s, and pass it on untouched.
-//! The watchers are the [`CheckObserver`] (every candidate pair's checks, `connect::checks`)
+//! The watchers are the [`CheckObserver`] (every candidate pair's checks, `connect::pairs`)
 //! and the TURN ledger (allocations to release, `connect::sweep`).
 #![allow(clippy::disallowed_methods)] // the I/O edge: stamps datagrams with the clock
 
@@ -17,7 +17,7 @@ use webrtc::runtime::{
     Transmit,
 };
 
-use super::checks::{CheckObserver, Dir};
+use super::pairs::{CheckObserver, Dir};
 
 /// Shared between the sockets of one peer connection and whoever reads the result.
 pub type SharedObserver = Arc<Mutex<CheckObserver>>;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::distr::{Alphanumeric, SampleString};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -104,15 +104,17 @@ impl DemoServer {
         spawn(&mut tasks, udp_driver.run());
 
         let tcp_driver = Driver::new(new_server(TransportType::Tcp, tcp), None);
-        spawn(&mut tasks, accept_tcp(tcp_listener, tcp_driver.inputs()));
+        let inputs = tcp_driver.inputs();
+        let serve_tcp = move |stream, client| driver::serve_stream(stream, client, inputs.clone());
+        spawn(&mut tasks, accept(tcp_listener, serve_tcp));
         spawn(&mut tasks, tcp_driver.run());
 
         let tls_driver = Driver::new(new_server(TransportType::Tcp, tls_addr), None);
         let acceptor = TlsAcceptor::from(tls.config);
-        spawn(
-            &mut tasks,
-            accept_tls(tls_listener, acceptor, tls_driver.inputs()),
-        );
+        let inputs = tls_driver.inputs();
+        let serve =
+            move |stream, client| serve_tls(acceptor.clone(), stream, client, inputs.clone());
+        spawn(&mut tasks, accept(tls_listener, serve));
         spawn(&mut tasks, tls_driver.run());
 
         Ok(DemoServer {
@@ -143,9 +145,13 @@ fn spawn(tasks: &mut Vec<AbortOnDrop>, task: impl Future<Output = ()> + Send + '
     tasks.push(AbortOnDrop(tokio::spawn(task)));
 }
 
-/// Accept plain TCP clients; each connection is served until it closes or we stop. Dropping
-/// this future (task abort) drops the `JoinSet`, which aborts every connection.
-async fn accept_tcp(listener: TcpListener, inputs: mpsc::Sender<Input>) {
+/// Accept clients and serve each connection (`serve`, given the stream and the client's
+/// address) until it closes or we stop. Dropping this future (task abort) drops the
+/// `JoinSet`, which aborts every connection.
+async fn accept<F>(listener: TcpListener, serve: impl Fn(TcpStream, SocketAddr) -> F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -154,31 +160,25 @@ async fn accept_tcp(listener: TcpListener, inputs: mpsc::Sender<Input>) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(driver::serve_stream(stream, client, inputs.clone()));
+        connections.spawn(serve(stream, client));
     }
 }
 
-/// Accept TLS clients: finish the handshake (bounded in time), then serve the decrypted stream
-/// exactly like a TCP one.
-async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor, inputs: mpsc::Sender<Input>) {
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let Ok((stream, client)) = listener.accept().await else {
-            tokio::time::sleep(ACCEPT_BACKOFF).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let inputs = inputs.clone();
-        connections.spawn(async move {
-            let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-            if let Ok(Ok(tls)) = handshake.await {
-                driver::serve_stream(tls, client, inputs).await;
-            }
-        });
+/// TLS clients: finish the handshake (bounded in time), then serve the decrypted stream exactly
+/// like a TCP one.
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    client: SocketAddr,
+    inputs: mpsc::Sender<Input>,
+) {
+    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    if let Ok(Ok(tls)) = handshake.await {
+        driver::serve_stream(tls, client, inputs).await;
     }
 }
 
+#[cfg(test)]
+mod check_tests;
 #[cfg(test)]
 mod tests;

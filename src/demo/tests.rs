@@ -31,6 +31,17 @@ async fn within<F: std::future::Future>(fut: F) -> F::Output {
         .expect("test timed out")
 }
 
+/// Run `test` against a fresh demo server on loopback, within [`TEST_TIMEOUT`], and stop the
+/// server afterwards.
+async fn with_server(test: impl AsyncFnOnce(&DemoServer)) {
+    within(async {
+        let server = DemoServer::start(LOOPBACK).await.expect("start");
+        test(&server).await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
 /// A Binding request and its transaction id.
 fn binding_request() -> (Vec<u8>, TransactionId) {
     let tid = TransactionId::new();
@@ -85,8 +96,7 @@ fn tls_connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
 
 #[tokio::test]
 async fn stun_binding_over_udp_reports_our_address() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
+    with_server(async |server| {
         let socket = UdpSocket::bind((LOOPBACK, 0)).await.expect("bind");
         let (request, tid) = binding_request();
         socket.send_to(&request, server.udp).await.expect("send");
@@ -97,29 +107,25 @@ async fn stun_binding_over_udp_reports_our_address() {
             mapped_address(&buf[..n], tid),
             socket.local_addr().expect("addr")
         );
-        server.shutdown().await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn stun_binding_over_tcp_reports_our_address() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
+    with_server(async |server| {
         let mut stream = TcpStream::connect(server.tcp).await.expect("connect");
         let ours = stream.local_addr().expect("addr");
         assert_eq!(binding_over_stream(&mut stream).await, ours);
         // a second request on the same connection is answered too
         assert_eq!(binding_over_stream(&mut stream).await, ours);
-        server.shutdown().await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn stun_binding_over_tls_verifies_with_the_demo_ca() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
+    with_server(async |server| {
         let connector = tls_connector(&server.ca_pem);
         for name in [
             rustls::pki_types::ServerName::from(LOOPBACK),
@@ -130,20 +136,17 @@ async fn stun_binding_over_tls_verifies_with_the_demo_ca() {
             let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
             assert_eq!(binding_over_stream(&mut tls).await, ours);
         }
-        server.shutdown().await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn tls_with_a_wrong_name_is_rejected() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
+    with_server(async |server| {
         let connector = tls_connector(&server.ca_pem);
         let tcp = TcpStream::connect(server.tls).await.expect("connect");
         let name = rustls::pki_types::ServerName::try_from("example.com").expect("name");
         assert!(connector.connect(name, tcp).await.is_err());
-        server.shutdown().await;
     })
     .await;
 }
@@ -354,15 +357,13 @@ impl TurnTest {
 
 /// Allocate over `via`, then permission and a data round trip to a peer through the relay.
 async fn allocate_and_relay(via: Via) {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn = TurnTest::new(&server, via, server.password.expose()).await;
+    with_server(async |server| {
+        let mut turn = TurnTest::new(server, via, server.password.expose()).await;
         let relayed = turn.allocate().await;
         assert_eq!(relayed.ip(), LOOPBACK);
         assert_ne!(relayed, server.udp);
         let peer = UdpSocket::bind((LOOPBACK, 0)).await.expect("peer");
         turn.relay_round_trip(relayed, &peer).await;
-        server.shutdown().await;
     })
     .await;
 }
@@ -384,8 +385,7 @@ async fn turn_allocate_permission_and_relay_over_tls() {
 
 #[tokio::test]
 async fn hostile_input_does_not_stop_the_server() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
+    with_server(async |server| {
         let (binding, _) = binding_request();
         let mut lying_length = binding.clone();
         lying_length[2..4].copy_from_slice(&0xfffc_u16.to_be_bytes());
@@ -432,16 +432,14 @@ async fn hostile_input_does_not_stop_the_server() {
             .await
             .expect("TLS handshake");
         assert_eq!(binding_over_stream(&mut tls).await, ours);
-        server.shutdown().await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn turn_allocate_with_a_wrong_password_fails() {
-    within(async {
-        let server = DemoServer::start(LOOPBACK).await.expect("start");
-        let mut turn = TurnTest::new(&server, Via::Udp, "not-the-password").await;
+    with_server(async |server| {
+        let mut turn = TurnTest::new(server, Via::Udp, "not-the-password").await;
         turn.client
             .allocate(std::time::Instant::now())
             .expect("allocate");
@@ -449,7 +447,6 @@ async fn turn_allocate_with_a_wrong_password_fails() {
             Event::AllocateError(_, err) => assert!(err.to_string().contains("401"), "{err}"),
             other => panic!("expected a 401, got {other:?}"),
         }
-        server.shutdown().await;
     })
     .await;
 }

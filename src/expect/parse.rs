@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::candidate::CandidateType;
 use crate::ice_url::Protocol;
-use crate::nat::classify::{ClassicName, FilteringBehavior, MappingBehavior};
+use crate::model::nat::{ClassicName, FilteringBehavior, MappingBehavior};
 
 /// Which report an assertion is evaluated on: the subcommand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,27 +393,6 @@ fn word<T: DeserializeOwned + Serialize>(s: &str, all: &[T]) -> Result<T, String
     })
 }
 
-const MAPPINGS: [MappingBehavior; 4] = [
-    MappingBehavior::EndpointIndependent,
-    MappingBehavior::AddressDependent,
-    MappingBehavior::AddressAndPortDependent,
-    MappingBehavior::DestinationDependent,
-];
-const FILTERINGS: [FilteringBehavior; 3] = [
-    FilteringBehavior::EndpointIndependent,
-    FilteringBehavior::AddressDependent,
-    FilteringBehavior::AddressAndPortDependent,
-];
-const CLASSIC: [ClassicName; 7] = [
-    ClassicName::OpenInternet,
-    ClassicName::SymmetricUdpFirewall,
-    ClassicName::FullCone,
-    ClassicName::RestrictedCone,
-    ClassicName::PortRestrictedCone,
-    ClassicName::Symmetric,
-    ClassicName::UdpBlocked,
-];
-
 /// Parse one expression for a subcommand.
 pub fn parse(input: &str, scope: Scope) -> Result<Assertion, ExpectError> {
     let expr = input.trim().to_string();
@@ -529,12 +508,14 @@ pub fn parse(input: &str, scope: Scope) -> Result<Assertion, ExpectError> {
             Assertion::Rtt { stage, limit }
         }
         ("nat", Some("mapping")) => {
-            Assertion::NatMapping(p.compare(EQ_NE, |v| word(v, &MAPPINGS))?)
+            Assertion::NatMapping(p.compare(EQ_NE, |v| word(v, &MappingBehavior::ALL))?)
         }
         ("nat", Some("filtering")) => {
-            Assertion::NatFiltering(p.compare(EQ_NE, |v| word(v, &FILTERINGS))?)
+            Assertion::NatFiltering(p.compare(EQ_NE, |v| word(v, &FilteringBehavior::ALL))?)
         }
-        ("nat", Some("type")) => Assertion::NatType(p.compare(EQ_NE, |v| word(v, &CLASSIC))?),
+        ("nat", Some("type")) => {
+            Assertion::NatType(p.compare(EQ_NE, |v| word(v, &ClassicName::ALL))?)
+        }
         ("nat", Some("hairpin")) => Assertion::NatHairpin(p.compare(EQ_NE, |v| match v {
             "yes" | "true" => Ok(true),
             "no" | "false" => Ok(false),

@@ -11,7 +11,7 @@ use crate::ice_url::{Host, Protocol, ServerUrl};
 
 use super::outcome::Outcome;
 use super::tls::TlsInfo;
-use super::{Body, Failure, Family, Report, Summarised};
+use super::{Failure, Family, Report};
 
 /// Version of the check report (shares the envelope with gather's schema).
 pub const CHECK_SCHEMA_VERSION: u32 = 1;
@@ -299,14 +299,6 @@ pub struct CheckBody {
     pub fix: Vec<String>,
 }
 
-impl Body for CheckBody {
-    const COMMAND: &'static str = "check";
-    const SCHEMA_VERSION: u32 = CHECK_SCHEMA_VERSION;
-    fn duration_ms(&self) -> f64 {
-        self.duration_ms
-    }
-}
-
 /// The whole `check` report (`--format json`).
 pub type CheckReport = Report<CheckBody>;
 
@@ -478,21 +470,5 @@ pub fn row_label(row: &CheckRow) -> String {
     match row.address {
         None => row.probed_url.to_string(),
         Some(a) => format!("{} {a}", row.probed_url),
-    }
-}
-
-impl Summarised for CheckEvent {
-    type Body = CheckBody;
-    fn summary(&self) -> Option<&Report<CheckBody>> {
-        match self {
-            CheckEvent::Summary(r) => Some(r),
-            _ => None,
-        }
-    }
-    fn summary_mut(&mut self) -> Option<&mut Report<CheckBody>> {
-        match self {
-            CheckEvent::Summary(r) => Some(r),
-            _ => None,
-        }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::candidate::CandidateType;
 
-use super::{Body, Report, Summarised};
+use super::Report;
 
 /// Version of the connect report (same envelope and conventions as the other commands).
 pub const CONNECT_SCHEMA_VERSION: u32 = 1;
@@ -165,7 +165,7 @@ pub struct CandidateEvent {
 /// Which state machine changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Machine {
+pub enum StateMachine {
     /// ICE gathering (`new`, `gathering`, `complete`).
     Gathering,
     /// ICE connection (`checking`, `connected`, `failed`, ...).
@@ -183,7 +183,7 @@ pub struct StateEvent {
     /// The side.
     pub side: Side,
     /// Which state machine.
-    pub machine: Machine,
+    pub machine: StateMachine,
     /// The W3C state word (e.g. `checking`, `connected`, `failed`, `open`).
     pub state: String,
     /// Milliseconds since the run started.
@@ -207,7 +207,7 @@ pub struct Timeline {
 }
 
 /// A candidate pair and what its connectivity checks did, as seen on the wire
-/// (`connect::checks`), at the end of the run.
+/// (`connect::pairs`), at the end of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PairReport {
@@ -371,14 +371,6 @@ pub struct ConnectBody {
     pub cause: Option<Cause>,
 }
 
-impl Body for ConnectBody {
-    const COMMAND: &'static str = "connect";
-    const SCHEMA_VERSION: u32 = CONNECT_SCHEMA_VERSION;
-    fn duration_ms(&self) -> f64 {
-        self.duration_ms
-    }
-}
-
 /// The whole `connect` report (`--format json`); its verdict exits 0 when connected and
 /// echoed, 1 when not.
 pub type ConnectReport = Report<ConnectBody>;
@@ -400,20 +392,4 @@ pub enum ConnectEvent {
     State(StateEvent),
     /// The run ended; the full report.
     Summary(Box<ConnectReport>),
-}
-
-impl Summarised for ConnectEvent {
-    type Body = ConnectBody;
-    fn summary(&self) -> Option<&Report<ConnectBody>> {
-        match self {
-            ConnectEvent::Summary(r) => Some(r),
-            _ => None,
-        }
-    }
-    fn summary_mut(&mut self) -> Option<&mut Report<ConnectBody>> {
-        match self {
-            ConnectEvent::Summary(r) => Some(r),
-            _ => None,
-        }
-    }
 }

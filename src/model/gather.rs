@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::candidate::{Candidate, CandidateType};
 use crate::ice_url::ServerUrl;
 
-use super::{Body, Failure, Family, Outcome, Phase, Report, Summarised};
+use super::{Failure, Family, Outcome, Phase, Report};
 
 /// Version of the gather report and events. Bump on any incompatible change.
 pub const GATHER_SCHEMA_VERSION: u32 = 1;
@@ -159,32 +159,8 @@ pub struct Fix {
     pub urls: Vec<String>,
 }
 
-impl Body for GatherBody {
-    const COMMAND: &'static str = "gather";
-    const SCHEMA_VERSION: u32 = GATHER_SCHEMA_VERSION;
-    fn duration_ms(&self) -> f64 {
-        self.duration_ms
-    }
-}
-
 /// The final `gather` report (`--format json`).
 pub type GatherReport = Report<GatherBody>;
-
-impl Summarised for GatherEvent {
-    type Body = GatherBody;
-    fn summary(&self) -> Option<&Report<GatherBody>> {
-        match self {
-            GatherEvent::Summary(r) => Some(r),
-            _ => None,
-        }
-    }
-    fn summary_mut(&mut self) -> Option<&mut Report<GatherBody>> {
-        match self {
-            GatherEvent::Summary(r) => Some(r),
-            _ => None,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ pub mod failure;
 pub mod gather;
 pub mod nat;
 pub mod outcome;
+pub mod report;
 pub mod tls;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use failure::{Failure, Phase};
 pub use outcome::{Outcome, Reason};
+pub use report::{Body, Report, Summarised};
 
 /// The overall verdict and exit code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,80 +33,6 @@ pub struct Verdict {
     pub exit_code: i32,
     /// One line for humans and logs.
     pub summary: String,
-}
-
-/// The envelope every final report shares: the schema version, the command and iceprobe's
-/// version, then the command's own fields ([`Body`], flattened beside them), the `--expect`
-/// results and the verdict. It dereferences to its body, so `report.rows` reads a check's rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Report<B> {
-    /// The body's [`Body::SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// The body's [`Body::COMMAND`].
-    pub command: String,
-    /// iceprobe's version.
-    pub iceprobe_version: String,
-    /// What the command found.
-    #[serde(flatten)]
-    pub body: B,
-    /// `--expect` results in the order given (absent from JSON without `--expect`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub expectations: Vec<expect::AssertionResult>,
-    /// The verdict.
-    pub verdict: Verdict,
-}
-
-/// What one command's report holds besides the envelope.
-pub trait Body {
-    /// The subcommand: `gather`, `check`, `nat`, `connect`.
-    const COMMAND: &'static str;
-    /// The version of its report and events (bump on any incompatible change).
-    const SCHEMA_VERSION: u32;
-    /// Wall time of the run, in milliseconds.
-    fn duration_ms(&self) -> f64;
-}
-
-impl<B: Body> Report<B> {
-    /// The report of a finished run, without `--expect` results (they are added later).
-    pub fn new(body: B, verdict: Verdict) -> Report<B> {
-        Report {
-            schema_version: B::SCHEMA_VERSION,
-            command: B::COMMAND.into(),
-            iceprobe_version: env!("CARGO_PKG_VERSION").into(),
-            body,
-            expectations: Vec::new(),
-            verdict,
-        }
-    }
-
-    /// Wall time of the run, in milliseconds.
-    pub fn duration_ms(&self) -> f64 {
-        self.body.duration_ms()
-    }
-}
-
-/// A command's stream of events, whose last one carries the final report.
-pub trait Summarised {
-    /// What the report holds.
-    type Body: Body;
-    /// The report, when this is the summary event.
-    fn summary(&self) -> Option<&Report<Self::Body>>;
-    /// The same, to amend (`--expect` results).
-    fn summary_mut(&mut self) -> Option<&mut Report<Self::Body>>;
-}
-
-impl<B> std::ops::Deref for Report<B> {
-    type Target = B;
-    fn deref(&self) -> &B {
-        &self.body
-    }
-}
-
-impl<B> std::ops::DerefMut for Report<B> {
-    fn deref_mut(&mut self) -> &mut B {
-        &mut self.body
-    }
 }
 
 /// An IP address family.

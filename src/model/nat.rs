@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Body, Family, Report, Summarised};
+use super::{Family, Report};
 
 // ---- observations (the classifier's input) ----
 
@@ -315,6 +315,19 @@ pub enum ClassicName {
     UdpBlocked,
 }
 
+impl ClassicName {
+    /// Every value, in schema order.
+    pub const ALL: [ClassicName; 7] = [
+        ClassicName::OpenInternet,
+        ClassicName::SymmetricUdpFirewall,
+        ClassicName::FullCone,
+        ClassicName::RestrictedCone,
+        ClassicName::PortRestrictedCone,
+        ClassicName::Symmetric,
+        ClassicName::UdpBlocked,
+    ];
+}
+
 impl fmt::Display for ClassicName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -329,6 +342,16 @@ impl fmt::Display for ClassicName {
     }
 }
 
+impl MappingBehavior {
+    /// Every value, in schema order.
+    pub const ALL: [MappingBehavior; 4] = [
+        MappingBehavior::EndpointIndependent,
+        MappingBehavior::AddressDependent,
+        MappingBehavior::AddressAndPortDependent,
+        MappingBehavior::DestinationDependent,
+    ];
+}
+
 impl fmt::Display for MappingBehavior {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -338,6 +361,15 @@ impl fmt::Display for MappingBehavior {
             MappingBehavior::DestinationDependent => "destination-dependent",
         })
     }
+}
+
+impl FilteringBehavior {
+    /// Every value, in schema order.
+    pub const ALL: [FilteringBehavior; 3] = [
+        FilteringBehavior::EndpointIndependent,
+        FilteringBehavior::AddressDependent,
+        FilteringBehavior::AddressAndPortDependent,
+    ];
 }
 
 impl fmt::Display for FilteringBehavior {
@@ -479,14 +511,6 @@ pub struct NatBody {
     pub families: Vec<FamilyResult>,
 }
 
-impl Body for NatBody {
-    const COMMAND: &'static str = "nat";
-    const SCHEMA_VERSION: u32 = NAT_SCHEMA_VERSION;
-    fn duration_ms(&self) -> f64 {
-        self.duration_ms
-    }
-}
-
 /// The whole `nat` report (`--format json`).
 pub type NatReport = Report<NatBody>;
 
@@ -617,18 +641,38 @@ pub fn family_summary(v: &NatVerdict) -> String {
     format!("{}: {head} (confidence {level})", v.family)
 }
 
-impl Summarised for NatEvent {
-    type Body = NatBody;
-    fn summary(&self) -> Option<&Report<NatBody>> {
-        match self {
-            NatEvent::Summary(r) => Some(r),
-            _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exhaustive matches: a new variant fails to compile here until `ALL` lists it.
+    #[test]
+    fn every_value_is_listed() {
+        for x in MappingBehavior::ALL {
+            match x {
+                MappingBehavior::EndpointIndependent
+                | MappingBehavior::AddressDependent
+                | MappingBehavior::AddressAndPortDependent
+                | MappingBehavior::DestinationDependent => {}
+            }
         }
-    }
-    fn summary_mut(&mut self) -> Option<&mut Report<NatBody>> {
-        match self {
-            NatEvent::Summary(r) => Some(r),
-            _ => None,
+        for x in FilteringBehavior::ALL {
+            match x {
+                FilteringBehavior::EndpointIndependent
+                | FilteringBehavior::AddressDependent
+                | FilteringBehavior::AddressAndPortDependent => {}
+            }
+        }
+        for x in ClassicName::ALL {
+            match x {
+                ClassicName::OpenInternet
+                | ClassicName::SymmetricUdpFirewall
+                | ClassicName::FullCone
+                | ClassicName::RestrictedCone
+                | ClassicName::PortRestrictedCone
+                | ClassicName::Symmetric
+                | ClassicName::UdpBlocked => {}
+            }
         }
     }
 }

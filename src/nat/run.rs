@@ -7,7 +7,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::classify::classify;
 use super::discover::{discover, NatConfig, Progress};
-use crate::model::nat::{family_summary, FamilyResult, NatBody, NatEvent, NatReport, NatStart};
+use crate::model::nat::{
+    family_summary, FamilyResult, NatBody, NatEvent, NatReport, NatStart, Observations,
+};
 use crate::model::Verdict;
 
 /// Run NAT discovery. Exchanges stream to `events` as they happen; the report is returned and
@@ -33,13 +35,7 @@ pub async fn run(
     };
     // `discover` owns the progress sender and drops it when done, which ends `forward`.
     let (observations, ()) = tokio::join!(discover(&cfg, progress, cancel), forward);
-    let families: Vec<FamilyResult> = observations
-        .into_iter()
-        .map(|o| FamilyResult {
-            verdict: classify(&o),
-            observations: o,
-        })
-        .collect();
+    let families = results(observations);
     let verdict = nat_verdict(&families);
     let report = NatReport::new(
         NatBody {
@@ -50,6 +46,17 @@ pub async fn run(
     );
     let _ = events.send(NatEvent::Summary(Box::new(report.clone())));
     report
+}
+
+/// Each family's observations with the classifier's verdict on them (pure).
+pub fn results(observations: Vec<Observations>) -> Vec<FamilyResult> {
+    observations
+        .into_iter()
+        .map(|o| FamilyResult {
+            verdict: classify(&o),
+            observations: o,
+        })
+        .collect()
 }
 
 /// The run's verdict (pure): exit 0 only when discovery completed for every family probed

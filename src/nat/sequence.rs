@@ -22,6 +22,7 @@ use crate::ice_url::ServerUrl;
 use crate::model::nat::{Answer, Change, Exchange, Hairpin, Observations, Rfc5780, TestLabel};
 use crate::proto::binding::{Binding, BindingOutcome};
 use crate::proto::stun::{self, Class, TxId};
+use crate::proto::SansIo;
 
 /// One of the sequence's UDP sockets, by role; the driver binds one real socket per id.
 ///

@@ -12,9 +12,8 @@ use tokio::sync::watch;
 use super::dtls::DtlsLink;
 use super::stream::StreamLink;
 use super::udp::UdpLink;
-use crate::proto::binding::{Binding, BindingOutcome};
 use crate::proto::reject::Reject;
-use crate::proto::turn::{TurnClient, TurnEvent};
+use crate::proto::SansIo;
 
 /// A link to one server: a routed view of a shared UDP socket, or a framed stream.
 pub enum Link {
@@ -114,87 +113,25 @@ pub trait Machine {
     }
 }
 
-/// A machine that talks over a single link (a STUN transaction, a TURN allocation).
-pub trait OneLink {
-    /// What it reports.
-    type Event;
-    /// One received message.
-    fn input(&mut self, now: Instant, bytes: &[u8]);
-    /// Timers.
-    fn timeout(&mut self, now: Instant);
-    /// Bytes to send.
-    fn transmit(&mut self) -> Option<Vec<u8>>;
-    /// Next timer.
-    fn next_timeout(&self) -> Option<Instant>;
-    /// Next event.
-    fn event(&mut self) -> Option<Self::Event>;
-    /// Something arrived that the machine must not see.
-    fn reject(&mut self, r: Reject);
-}
-
-impl<M: OneLink> Machine for M {
+impl<M: SansIo> Machine for M {
     type Event = M::Event;
     fn input(&mut self, now: Instant, _link: usize, bytes: &[u8]) {
-        OneLink::input(self, now, bytes)
-    }
-    fn timeout(&mut self, now: Instant) {
-        OneLink::timeout(self, now)
-    }
-    fn transmit(&mut self) -> Option<(usize, Vec<u8>)> {
-        OneLink::transmit(self).map(|b| (0, b))
-    }
-    fn next_timeout(&self) -> Option<Instant> {
-        OneLink::next_timeout(self)
-    }
-    fn event(&mut self) -> Option<M::Event> {
-        OneLink::event(self)
-    }
-    fn reject(&mut self, _link: usize, r: Reject) {
-        OneLink::reject(self, r)
-    }
-}
-
-impl OneLink for Binding {
-    type Event = BindingOutcome;
-    fn input(&mut self, now: Instant, bytes: &[u8]) {
-        self.handle_bytes(now, bytes);
-    }
-    fn timeout(&mut self, now: Instant) {
-        self.handle_timeout(now)
-    }
-    fn transmit(&mut self) -> Option<Vec<u8>> {
-        self.poll_transmit()
-    }
-    fn next_timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn event(&mut self) -> Option<BindingOutcome> {
-        self.poll_event()
-    }
-    fn reject(&mut self, r: Reject) {
-        Binding::reject(self, r)
-    }
-}
-
-impl OneLink for TurnClient {
-    type Event = TurnEvent;
-    fn input(&mut self, now: Instant, bytes: &[u8]) {
         self.handle_input(now, bytes)
     }
     fn timeout(&mut self, now: Instant) {
         self.handle_timeout(now)
     }
-    fn transmit(&mut self) -> Option<Vec<u8>> {
-        self.poll_transmit()
+    fn transmit(&mut self) -> Option<(usize, Vec<u8>)> {
+        self.poll_transmit().map(|b| (0, b))
     }
     fn next_timeout(&self) -> Option<Instant> {
         self.poll_timeout()
     }
-    fn event(&mut self) -> Option<TurnEvent> {
+    fn event(&mut self) -> Option<M::Event> {
         self.poll_event()
     }
-    fn reject(&mut self, r: Reject) {
-        TurnClient::reject(self, r)
+    fn reject(&mut self, _link: usize, r: Reject) {
+        SansIo::reject(self, r)
     }
 }
 

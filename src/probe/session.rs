@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::Budget;
 use crate::model::{Failure, Phase};
 use crate::proto::turn::{TurnClient, TurnConfig, TurnEvent, TurnFailure};
+use crate::proto::SansIo;
 use crate::secret::Secret;
 
 /// A TURN client for a server's credentials. `reliable` for TCP/TLS (no retransmissions);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::reject::{Reject, Rejects};
 use super::stun::{self, Class, DecodeError, Decoded, ErrorCode, TxId};
 use super::txn::{Fire, Retransmit};
+use super::SansIo;
 
 /// How a Binding transaction ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,45 +86,9 @@ impl Binding {
         self.txid
     }
 
-    /// Bytes to send now.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.outbox.take()
-    }
-
-    /// When `handle_timeout` must next be called; `None` once finished.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.outcome.is_none().then(|| self.timer.due())
-    }
-
     /// The result, once there is one.
     pub fn outcome(&self) -> Option<&BindingOutcome> {
         self.outcome.as_ref()
-    }
-
-    /// The outcome, returned once (for event-driven callers).
-    pub fn poll_event(&mut self) -> Option<BindingOutcome> {
-        if self.reported {
-            return None;
-        }
-        let o = self.outcome.clone()?;
-        self.reported = true;
-        Some(o)
-    }
-
-    /// Advance the retransmission timer.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.outcome.is_some() {
-            return;
-        }
-        match self.timer.fire(now) {
-            Fire::Wait => {}
-            Fire::Resend => self.outbox = Some(self.request.clone()),
-            Fire::GiveUp => {
-                self.outcome = Some(BindingOutcome::Timeout {
-                    sends: self.timer.sends(),
-                })
-            }
-        }
     }
 
     /// The caller's deadline passed: end as a timeout unless already done.
@@ -140,17 +105,10 @@ impl Binding {
         &self.rejects
     }
 
-    /// Record something discarded outside the machine (e.g. a datagram from the wrong source).
-    pub fn reject(&mut self, r: Reject) {
-        if self.outcome.is_none() {
-            self.rejects.push(r);
-        }
-    }
-
     /// Offer received bytes: decoded here, and what cannot be read is logged as a reject.
     pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) -> bool {
         match stun::decode(bytes) {
-            Ok(d) => self.handle_input(now, &d),
+            Ok(d) => self.handle_decoded(now, &d),
             Err(DecodeError::NotStun(why)) => {
                 self.reject(Reject::NotStun(why));
                 false
@@ -165,7 +123,7 @@ impl Binding {
     /// Offer a received message. Returns `true` if it belonged to this transaction. A response
     /// that fails FINGERPRINT or carries an unknown comprehension-required attribute is
     /// discarded (RFC 8489 §7.3) and logged.
-    pub fn handle_input(&mut self, now: Instant, msg: &Decoded) -> bool {
+    pub fn handle_decoded(&mut self, now: Instant, msg: &Decoded) -> bool {
         let response = matches!(msg.class, Some(Class::Success | Class::Error));
         if self.outcome.is_some() || !response {
             return false;
@@ -215,6 +173,58 @@ impl Binding {
     }
 }
 
+impl SansIo for Binding {
+    type Event = BindingOutcome;
+
+    /// Offer one received datagram or stream message (see [`Binding::handle_bytes`]).
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        self.handle_bytes(now, bytes);
+    }
+
+    /// Bytes to send now.
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.outbox.take()
+    }
+
+    /// When `handle_timeout` must next be called; `None` once finished.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.outcome.is_none().then(|| self.timer.due())
+    }
+
+    /// The outcome, returned once (for event-driven callers).
+    fn poll_event(&mut self) -> Option<BindingOutcome> {
+        if self.reported {
+            return None;
+        }
+        let o = self.outcome.clone()?;
+        self.reported = true;
+        Some(o)
+    }
+
+    /// Advance the retransmission timer.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.outcome.is_some() {
+            return;
+        }
+        match self.timer.fire(now) {
+            Fire::Wait => {}
+            Fire::Resend => self.outbox = Some(self.request.clone()),
+            Fire::GiveUp => {
+                self.outcome = Some(BindingOutcome::Timeout {
+                    sends: self.timer.sends(),
+                })
+            }
+        }
+    }
+
+    /// Record something discarded outside the machine (e.g. a datagram from the wrong source).
+    fn reject(&mut self, r: Reject) {
+        if self.outcome.is_none() {
+            self.rejects.push(r);
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests pick an arbitrary t0
 pub(crate) mod tests {
@@ -246,7 +256,7 @@ pub(crate) mod tests {
         assert!(b.poll_transmit().is_some(), "retransmitted at RTO");
         let mapped: SocketAddr = "198.18.0.10:40000".parse().unwrap();
         let reply = stun::decode(&success(b.txid(), mapped)).unwrap();
-        assert!(b.handle_input(t0 + Duration::from_millis(620), &reply));
+        assert!(b.handle_decoded(t0 + Duration::from_millis(620), &reply));
         match b.outcome().unwrap() {
             BindingOutcome::Success {
                 mapped: m,
@@ -270,7 +280,7 @@ pub(crate) mod tests {
         let mut b = Binding::new(t0, Duration::from_millis(500), false);
         let reply =
             stun::decode(&success(stun::new_txid(), "198.18.0.1:1".parse().unwrap())).unwrap();
-        assert!(!b.handle_input(t0, &reply));
+        assert!(!b.handle_decoded(t0, &reply));
         assert!(b.outcome().is_none());
     }
 
@@ -288,7 +298,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         let reply = stun::decode(&stun::finish(m)).unwrap();
-        assert!(b.handle_input(t0, &reply));
+        assert!(b.handle_decoded(t0, &reply));
         assert_eq!(
             b.outcome(),
             Some(&BindingOutcome::Error(ErrorCode {

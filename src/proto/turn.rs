@@ -28,6 +28,7 @@ use rtc::turn::proto::PROTO_UDP;
 use super::reject::{Reject, Rejects};
 use super::stun::{self, method, Class, DecodeError, Decoded, ErrorCode, TxId};
 use super::txn::{Fire, Retransmit};
+use super::SansIo;
 use crate::secret::Secret;
 
 /// The TURN operation a result belongs to.
@@ -242,12 +243,6 @@ impl TurnClient {
         &self.rejects
     }
 
-    /// Record something discarded outside the machine (a datagram from the wrong source, an
-    /// unfinished stream message).
-    pub fn reject(&mut self, r: Reject) {
-        self.rejects.push(r);
-    }
-
     /// Whether any request awaits an answer.
     pub fn is_busy(&self) -> bool {
         !self.pending.is_empty()
@@ -296,22 +291,8 @@ impl TurnClient {
     /// Queue a Send indication carrying `data` to `peer` (RFC 8656 §11.1). Nothing is queued
     /// when the message would exceed the 65535 bytes its 16-bit length can say.
     pub fn send_indication(&mut self, peer: SocketAddr, data: &[u8]) {
-        let mut m = stun::start(METHOD_SEND, CLASS_INDICATION, stun::new_txid());
-        let ok = stun::add(
-            &mut m,
-            &PeerAddress {
-                ip: peer.ip(),
-                port: peer.port(),
-            },
-        )
-        .and_then(|_| stun::add(&mut m, &Data(data.to_vec())));
-        if ok.is_ok() {
-            let bytes = stun::finish(m);
-            // rtc's encoder truncates lengths over 65535 instead of failing: such a message
-            // would be garbage to the server, and over TCP/TLS would desynchronise the stream.
-            if stun_length_fits(&bytes) {
-                self.outbox.push_back(bytes);
-            }
+        if let Some(bytes) = peer_data_indication(METHOD_SEND, peer, data) {
+            self.outbox.push_back(bytes);
         }
     }
 
@@ -332,38 +313,6 @@ impl TurnClient {
         self.outbox.push_back(cd.raw);
     }
 
-    /// Bytes to send now.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.outbox.pop_front()
-    }
-
-    /// The next event.
-    pub fn poll_event(&mut self) -> Option<TurnEvent> {
-        self.events.pop_front()
-    }
-
-    /// When `handle_timeout` must next run.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.timer.due()).min()
-    }
-
-    /// Advance retransmission timers.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let mut failed = vec![];
-        for (id, p) in self.pending.iter_mut() {
-            match p.timer.fire(now) {
-                Fire::Wait => {}
-                Fire::Resend => self.outbox.push_back(p.bytes.clone()),
-                Fire::GiveUp => failed.push(*id),
-            }
-        }
-        for id in failed {
-            if let Some(p) = self.pending.remove(&id) {
-                self.fail(p.op, self.timeout_failure());
-            }
-        }
-    }
-
     /// The caller's deadline passed: every pending request fails as a timeout.
     pub fn abandon(&mut self) {
         let ops: Vec<TurnOp> = self.pending.drain().map(|(_, p)| p.op).collect();
@@ -375,83 +324,6 @@ impl TurnClient {
     fn timeout_failure(&self) -> TurnFailure {
         TurnFailure::Timeout {
             rejected: self.rejects.summary(),
-        }
-    }
-
-    /// Offer one received message (a datagram, or one framed message from a stream).
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
-        if bytes.len() >= 4 && (0x40..0x50).contains(&bytes[0]) {
-            self.handle_channel_data(bytes);
-            return;
-        }
-        let msg = match stun::decode(bytes) {
-            Ok(m) => m,
-            Err(DecodeError::NotStun(why)) => return self.rejects.push(Reject::NotStun(why)),
-            Err(DecodeError::Malformed(why)) => return self.rejects.push(Reject::Malformed(why)),
-        };
-        // RFC 8489 §7.3: a wrong FINGERPRINT means the bytes are not the server's message.
-        if msg.fingerprint == Some(false) {
-            return self.rejects.push(Reject::BadFingerprint);
-        }
-        if msg.method == method::DATA && msg.class == Some(Class::Indication) {
-            if let Some(data) = msg.data {
-                self.events.push_back(TurnEvent::Data {
-                    peer: msg.peer,
-                    channel: None,
-                    data,
-                });
-            }
-            return;
-        }
-        if !matches!(msg.class, Some(Class::Success | Class::Error)) {
-            return;
-        }
-        let Some(p) = self.pending.remove(&msg.txid) else {
-            if !self.finished.contains(&msg.txid) {
-                self.rejects.push(Reject::UnknownTransaction);
-            }
-            return;
-        };
-        // RFC 8489 §7.3.3/§7.3.4: an unknown comprehension-required attribute voids a response.
-        // RFC 8489 §9.2.5: a MESSAGE-INTEGRITY that does not verify with our key means the
-        // response is not from the server we authenticated with. Either way: discard, keep
-        // waiting (a retransmission may still get the real answer).
-        let reject = if !msg.unknown_required.is_empty() {
-            Some(Reject::UnknownRequired(msg.unknown_required.clone()))
-        } else if p.authenticated && self.verify_integrity(&msg) == Some(false) {
-            Some(Reject::BadIntegrity)
-        } else {
-            None
-        };
-        if let Some(r) = reject {
-            self.rejects.push(r);
-            self.pending.insert(msg.txid, p);
-            return;
-        }
-        if self.finished.len() == FINISHED_KEPT {
-            self.finished.pop_front();
-        }
-        self.finished.push_back(msg.txid);
-        let rtt = now.saturating_duration_since(p.first_sent);
-        let sends = p.timer.sends();
-        match msg.class {
-            Some(Class::Success) if p.op == TurnOp::Binding => {
-                match msg.xor_mapped.or(msg.mapped) {
-                    Some(mapped) => self.events.push_back(TurnEvent::Bound {
-                        mapped,
-                        rtt,
-                        software: msg.software.clone(),
-                        fingerprint: msg.fingerprint,
-                        sends,
-                    }),
-                    None => self.fail(
-                        TurnOp::Binding,
-                        TurnFailure::Protocol("Binding success without a mapped address".into()),
-                    ),
-                }
-            }
-            Some(Class::Success) => self.on_success(p, &msg, rtt),
-            _ => self.on_error(now, p, &msg, rtt),
         }
     }
 
@@ -692,6 +564,145 @@ impl TurnClient {
         );
         txid
     }
+}
+
+impl SansIo for TurnClient {
+    type Event = TurnEvent;
+
+    /// Bytes to send now.
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.outbox.pop_front()
+    }
+
+    /// The next event.
+    fn poll_event(&mut self) -> Option<TurnEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must next run.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.timer.due()).min()
+    }
+
+    /// Advance retransmission timers.
+    fn handle_timeout(&mut self, now: Instant) {
+        let mut failed = vec![];
+        for (id, p) in self.pending.iter_mut() {
+            match p.timer.fire(now) {
+                Fire::Wait => {}
+                Fire::Resend => self.outbox.push_back(p.bytes.clone()),
+                Fire::GiveUp => failed.push(*id),
+            }
+        }
+        for id in failed {
+            if let Some(p) = self.pending.remove(&id) {
+                self.fail(p.op, self.timeout_failure());
+            }
+        }
+    }
+
+    /// Offer one received message (a datagram, or one framed message from a stream).
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        if bytes.len() >= 4 && (0x40..0x50).contains(&bytes[0]) {
+            self.handle_channel_data(bytes);
+            return;
+        }
+        let msg = match stun::decode(bytes) {
+            Ok(m) => m,
+            Err(DecodeError::NotStun(why)) => return self.rejects.push(Reject::NotStun(why)),
+            Err(DecodeError::Malformed(why)) => return self.rejects.push(Reject::Malformed(why)),
+        };
+        // RFC 8489 §7.3: a wrong FINGERPRINT means the bytes are not the server's message.
+        if msg.fingerprint == Some(false) {
+            return self.rejects.push(Reject::BadFingerprint);
+        }
+        if msg.method == method::DATA && msg.class == Some(Class::Indication) {
+            if let Some(data) = msg.data {
+                self.events.push_back(TurnEvent::Data {
+                    peer: msg.peer,
+                    channel: None,
+                    data,
+                });
+            }
+            return;
+        }
+        if !matches!(msg.class, Some(Class::Success | Class::Error)) {
+            return;
+        }
+        let Some(p) = self.pending.remove(&msg.txid) else {
+            if !self.finished.contains(&msg.txid) {
+                self.rejects.push(Reject::UnknownTransaction);
+            }
+            return;
+        };
+        // RFC 8489 §7.3.3/§7.3.4: an unknown comprehension-required attribute voids a response.
+        // RFC 8489 §9.2.5: a MESSAGE-INTEGRITY that does not verify with our key means the
+        // response is not from the server we authenticated with. Either way: discard, keep
+        // waiting (a retransmission may still get the real answer).
+        let reject = if !msg.unknown_required.is_empty() {
+            Some(Reject::UnknownRequired(msg.unknown_required.clone()))
+        } else if p.authenticated && self.verify_integrity(&msg) == Some(false) {
+            Some(Reject::BadIntegrity)
+        } else {
+            None
+        };
+        if let Some(r) = reject {
+            self.rejects.push(r);
+            self.pending.insert(msg.txid, p);
+            return;
+        }
+        if self.finished.len() == FINISHED_KEPT {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(msg.txid);
+        let rtt = now.saturating_duration_since(p.first_sent);
+        let sends = p.timer.sends();
+        match msg.class {
+            Some(Class::Success) if p.op == TurnOp::Binding => {
+                match msg.xor_mapped.or(msg.mapped) {
+                    Some(mapped) => self.events.push_back(TurnEvent::Bound {
+                        mapped,
+                        rtt,
+                        software: msg.software.clone(),
+                        fingerprint: msg.fingerprint,
+                        sends,
+                    }),
+                    None => self.fail(
+                        TurnOp::Binding,
+                        TurnFailure::Protocol("Binding success without a mapped address".into()),
+                    ),
+                }
+            }
+            Some(Class::Success) => self.on_success(p, &msg, rtt),
+            _ => self.on_error(now, p, &msg, rtt),
+        }
+    }
+
+    /// Record something discarded outside the machine (a datagram from the wrong source, an
+    /// unfinished stream message).
+    fn reject(&mut self, r: Reject) {
+        self.rejects.push(r);
+    }
+}
+
+/// An indication that carries data for or from a peer: XOR-PEER-ADDRESS and DATA (a Send
+/// indication from a client, RFC 8656 §11.1, or a Data indication from a server, §11.4).
+/// `None` when the message would exceed the 65535 bytes its 16-bit length can say: rtc's
+/// encoder truncates the length instead of failing, and such a message would be garbage to the
+/// server, and over TCP/TLS would desynchronise the stream.
+pub fn peer_data_indication(method: Method, peer: SocketAddr, data: &[u8]) -> Option<Vec<u8>> {
+    let mut m = stun::start(method, CLASS_INDICATION, stun::new_txid());
+    stun::add(
+        &mut m,
+        &PeerAddress {
+            ip: peer.ip(),
+            port: peer.port(),
+        },
+    )
+    .and_then(|_| stun::add(&mut m, &Data(data.to_vec())))
+    .ok()?;
+    let bytes = stun::finish(m);
+    stun_length_fits(&bytes).then_some(bytes)
 }
 
 /// Whether a STUN message's 16-bit length field (RFC 8489 §5) gives its real length.

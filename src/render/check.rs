@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, Color, ColumnConstraint, LineStyle, TableStyle, Width};
 
-use super::{expectations_block, ms, wrap, Format, Painter, Render, Style};
+use super::{expectations_block, ms, verdict_line, wrap, Format, Painter, Render, Style};
 use crate::model::check::{
     stage_applies as applies, stages, CheckEvent, CheckReport, CheckRow, CheckStart, RowVerdict,
     StageView, CERT_EXPIRY_WARN_DAYS,
@@ -396,16 +396,11 @@ fn summary(report: &CheckReport, out: &mut dyn Write, p: Painter) -> io::Result<
         )?;
     }
     expectations_block(&report.expectations, out, p)?;
-    let verdict = if report.verdict.ok {
-        p.green(&report.verdict.summary)
-    } else {
-        p.red(&report.verdict.summary)
-    };
-    writeln!(
+    verdict_line(
+        &report.verdict,
+        &format!("done in {}", ms(report.duration_ms)),
         out,
-        "\n{verdict} (done in {}; exit {})",
-        ms(report.duration_ms),
-        report.verdict.exit_code
+        p,
     )
 }
 
@@ -420,7 +415,9 @@ mod tests {
         AllocationInfo, BindingInfo, ChallengeInfo, DnsInfo, EchoInfo, Nothing, Stage, WarningKind,
     };
     use crate::model::tests::fixture;
-    use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
+    use crate::render::tests::{
+        self, assert_matches_schema, assert_rejected, golden, machine_round_trip, schema,
+    };
 
     const UDP: &str = "turn:turn.example.org?transport=udp";
     const TCP: &str = "turn:turn.example.org?transport=tcp";
@@ -554,18 +551,12 @@ mod tests {
     }
 
     fn render_all(format: Format, style: &Style) -> String {
-        let mut out = Vec::new();
-        for e in events() {
-            Render::render(&e, format, &mut out, style).unwrap();
-        }
-        String::from_utf8(out).unwrap()
+        tests::render_all(&events(), format, style)
     }
 
     #[test]
     fn golden_table() {
         let got = render_all(Format::Table, &Style::default());
-        assert!(got.is_ascii(), "plain style must be ASCII");
-        assert!(!got.contains('\x1b'), "no colour codes without color");
         let summary = got.lines().skip_while(|l| !l.is_empty());
         let long: Vec<&str> = summary
             .take_while(|l| !l.starts_with("FAILED"))
@@ -576,49 +567,8 @@ mod tests {
     }
 
     #[test]
-    fn golden_json() {
-        golden("check.json", &render_all(Format::Json, &Style::default()));
-    }
-
-    #[test]
-    fn golden_ndjson() {
-        golden(
-            "check.ndjson",
-            &render_all(Format::Ndjson, &Style::default()),
-        );
-    }
-
-    #[test]
-    fn json_round_trips_into_the_model() {
-        let got = render_all(Format::Json, &Style::default());
-        let back: CheckReport = serde_json::from_str(&got).expect("JSON output is a CheckReport");
-        let Some(CheckEvent::Summary(want)) = events().pop() else {
-            unreachable!()
-        };
-        assert_eq!(back, *want);
-    }
-
-    #[test]
-    fn every_ndjson_line_is_an_event() {
-        let got = render_all(Format::Ndjson, &Style::default());
-        let back: Vec<CheckEvent> = got
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
-        assert_eq!(back, events());
-    }
-
-    #[test]
-    fn colour_only_when_asked() {
-        let style = Style {
-            color: true,
-            width: 200,
-        };
-        let got = render_all(Format::Table, &style);
-        assert!(got.contains("\x1b["), "colour codes when color is on");
-        for f in [Format::Json, Format::Ndjson] {
-            assert!(!render_all(f, &style).contains('\x1b'));
-        }
+    fn golden_json_and_ndjson_read_back() {
+        machine_round_trip(&events(), Some("check"));
     }
 
     #[test]
@@ -711,13 +661,7 @@ mod tests {
     #[test]
     fn output_matches_the_schema() {
         let root = schema("check-v1.schema.json");
-        let style = Style::default();
-        let report = assert_matches_schema(
-            &root,
-            "CheckEvent",
-            &render_all(Format::Json, &style),
-            &render_all(Format::Ndjson, &style),
-        );
+        let report = assert_matches_schema(&root, "CheckEvent", &events());
         assert_rejected(&root, &report, |r| {
             r["rows"][0]["allocate"]["status"] = "no".into()
         });

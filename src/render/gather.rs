@@ -5,7 +5,9 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment, Color, ColumnConstraint, Table, Width};
 
-use super::{expectations_block, families, ms, natural_width, Format, Painter, Render, Style};
+use super::{
+    expectations_block, families, ms, natural_width, verdict_line, Format, Painter, Render, Style,
+};
 use crate::candidate::{Candidate, CandidateType};
 use crate::model::gather::{
     GatherError, GatherEvent, GatherReport, GatherStart, Gathered, Released, ServerSummary,
@@ -238,16 +240,7 @@ fn summary(report: &GatherReport, out: &mut dyn Write, p: Painter) -> io::Result
     if report.timed_out {
         tail.push_str(", cut short by the deadline");
     }
-    let verdict = if report.verdict.ok {
-        p.green(&report.verdict.summary)
-    } else {
-        p.red(&report.verdict.summary)
-    };
-    writeln!(
-        out,
-        "\n{verdict} ({tail}; exit {})",
-        report.verdict.exit_code
-    )
+    verdict_line(&report.verdict, &tail, out, p)
 }
 
 #[cfg(test)]
@@ -260,7 +253,9 @@ mod tests {
     use crate::ice_url::{Protocol, ServerUrl};
     use crate::model::gather::{FailedAt, Fix, GatherBody, Obtained};
     use crate::model::{Failure, Family, Phase, Verdict};
-    use crate::render::tests::{assert_matches_schema, assert_rejected, golden, schema};
+    use crate::render::tests::{
+        self, assert_matches_schema, assert_rejected, golden, machine_round_trip, schema,
+    };
 
     const STUN: &str = "stun:198.18.0.1";
     const TURN_UDP: &str = "turn:198.18.0.1?transport=udp";
@@ -444,52 +439,18 @@ mod tests {
     }
 
     fn render_all(format: Format, style: &Style) -> String {
-        let mut out = Vec::new();
-        for e in events() {
-            Render::render(&e, format, &mut out, style).unwrap();
-        }
-        String::from_utf8(out).unwrap()
+        tests::render_all(&events(), format, style)
     }
 
     #[test]
     fn golden_table() {
         let got = render_all(Format::Table, &Style::default());
-        assert!(got.is_ascii(), "plain style must be ASCII");
-        assert!(!got.contains('\x1b'), "no colour codes without color");
         golden("gather.table.txt", &got);
     }
 
     #[test]
-    fn golden_json() {
-        golden("gather.json", &render_all(Format::Json, &Style::default()));
-    }
-
-    #[test]
-    fn golden_ndjson() {
-        golden(
-            "gather.ndjson",
-            &render_all(Format::Ndjson, &Style::default()),
-        );
-    }
-
-    #[test]
-    fn json_round_trips_into_the_model() {
-        let got = render_all(Format::Json, &Style::default());
-        let back: GatherReport = serde_json::from_str(&got).expect("JSON output is a GatherReport");
-        let Some(GatherEvent::Summary(want)) = events().pop() else {
-            unreachable!()
-        };
-        assert_eq!(back, *want);
-    }
-
-    #[test]
-    fn every_ndjson_line_is_an_event() {
-        let got = render_all(Format::Ndjson, &Style::default());
-        let back: Vec<GatherEvent> = got
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
-        assert_eq!(back, events());
+    fn golden_json_and_ndjson_read_back() {
+        machine_round_trip(&events(), Some("gather"));
     }
 
     #[test]
@@ -500,20 +461,6 @@ mod tests {
             "{got}"
         );
         assert!(got.contains("--insecure"));
-    }
-
-    #[test]
-    fn colour_only_when_asked() {
-        let style = Style {
-            color: true,
-            width: 200,
-        };
-        let got = render_all(Format::Table, &style);
-        assert!(got.contains("\x1b["), "colour codes when color is on");
-        // JSON and NDJSON never carry colour.
-        for f in [Format::Json, Format::Ndjson] {
-            assert!(!render_all(f, &style).contains('\x1b'));
-        }
     }
 
     #[test]
@@ -529,13 +476,7 @@ mod tests {
     #[test]
     fn output_matches_the_schema() {
         let root = schema("gather-v1.schema.json");
-        let style = Style::default();
-        let report = assert_matches_schema(
-            &root,
-            "Event",
-            &render_all(Format::Json, &style),
-            &render_all(Format::Ndjson, &style),
-        );
+        let report = assert_matches_schema(&root, "Event", &events());
         assert_rejected(&root, &report, |r| {
             r["servers"][0]["relay"]["status"] = "no".into()
         });

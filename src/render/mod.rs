@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 
 use crate::model::expect::AssertionResult;
-use crate::model::{Body, Family, Summarised};
+use crate::model::{Body, Family, Summarised, Verdict};
 
 /// Output format (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -205,6 +205,16 @@ fn expectations_block(
     Ok(())
 }
 
+/// The last line of every table: the verdict's summary in its colour, then `(tail; exit N)`.
+fn verdict_line(v: &Verdict, tail: &str, out: &mut dyn Write, p: Painter) -> io::Result<()> {
+    let summary = if v.ok {
+        p.green(&v.summary)
+    } else {
+        p.red(&v.summary)
+    };
+    writeln!(out, "\n{summary} ({tail}; exit {})", v.exit_code)
+}
+
 /// Address families as a start line names them: `ipv4+ipv6`.
 fn families(list: &[Family], sep: &str) -> String {
     let words: Vec<&str> = list.iter().map(|f| f.as_str()).collect();
@@ -238,9 +248,66 @@ fn wrap(first: &str, indent: &str, text: &str, width: usize) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::fmt::Debug;
     use std::path::PathBuf;
 
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
     use serde_json::Value;
+
+    use super::{Format, Render, Style};
+    use crate::model::{Report, Summarised};
+
+    /// Every event rendered in `format`, as one text.
+    pub(crate) fn render_all<E: Render>(events: &[E], format: Format, style: &Style) -> String {
+        let mut out = Vec::new();
+        for e in events {
+            e.render(format, &mut out, style).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The output contract of a command's events: the machine formats read back into the
+    /// model (the JSON is the summary's report, each NDJSON line the event it was made from)
+    /// and never carry colour; the table has colour only when the style asks, and is plain
+    /// ASCII otherwise. With `golden`,
+    /// JSON and NDJSON also match `fixtures/golden/<golden>.json` and `.ndjson`.
+    pub(crate) fn machine_round_trip<E>(events: &[E], golden_name: Option<&str>)
+    where
+        E: Render + Summarised + Serialize + DeserializeOwned + PartialEq + Debug,
+        Report<E::Body>: DeserializeOwned + PartialEq + Debug,
+    {
+        let style = Style::default();
+        let json = render_all(events, Format::Json, &style);
+        let ndjson = render_all(events, Format::Ndjson, &style);
+        if let Some(name) = golden_name {
+            golden(&format!("{name}.json"), &json);
+            golden(&format!("{name}.ndjson"), &ndjson);
+        }
+        let back: Report<E::Body> =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: the JSON is no report"));
+        let want = events
+            .last()
+            .and_then(|e| e.summary())
+            .expect("a summary last");
+        assert_eq!(&back, want);
+        let lines: Vec<E> = ndjson
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(lines, events);
+        let colour = Style {
+            color: true,
+            width: 200,
+        };
+        assert!(render_all(events, Format::Table, &colour).contains("\x1b["));
+        let plain = render_all(events, Format::Table, &style);
+        assert!(plain.is_ascii(), "the plain table is ASCII");
+        assert!(!plain.contains('\x1b'), "no colour codes without color");
+        for f in [Format::Json, Format::Ndjson] {
+            assert!(!render_all(events, f, &colour).contains('\x1b'), "{f}");
+        }
+    }
 
     /// Compare with `fixtures/golden/<name>`; `UPDATE_GOLDEN=1` rewrites it instead.
     pub(crate) fn golden(name: &str, got: &str) {
@@ -381,15 +448,17 @@ pub(crate) mod tests {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
-    /// Validate a JSON report against the schema's root and every NDJSON line against
-    /// `#/$defs/{event}`; returns the report for further (negative) checks.
-    pub(crate) fn assert_matches_schema(
+    /// Validate the JSON rendering of `events` against the schema's root and every NDJSON
+    /// line against `#/$defs/{event}`; returns the report for further (negative) checks.
+    pub(crate) fn assert_matches_schema<E: Render>(
         root: &Value,
         event: &str,
-        json: &str,
-        ndjson: &str,
+        events: &[E],
     ) -> Value {
-        let report: Value = serde_json::from_str(json).unwrap();
+        let style = Style::default();
+        let json = render_all(events, Format::Json, &style);
+        let ndjson = render_all(events, Format::Ndjson, &style);
+        let report: Value = serde_json::from_str(&json).unwrap();
         validate(root, root, &report, "").unwrap();
         let event = serde_json::json!({ "$ref": format!("#/$defs/{event}") });
         for line in ndjson.lines() {

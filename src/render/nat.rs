@@ -5,9 +5,9 @@ use std::fmt::Display;
 use std::io::{self, Write};
 
 use crate::model::nat::{Answer, Change};
-use crate::nat::classify::{ConfidenceLevel, Determination, LifetimeRange, NatVerdict};
+use crate::model::nat::{ConfidenceLevel, Determination, LifetimeRange, NatVerdict};
 
-use super::{expectations_block, families, ms, wrap, Format, Painter, Render, Style};
+use super::{expectations_block, families, ms, verdict_line, wrap, Format, Painter, Render, Style};
 use crate::model::nat::{NatEvent, NatExchange, NatReport, NatStart};
 
 /// Render one `nat` event as it happens.
@@ -174,15 +174,10 @@ fn summary(report: &NatReport, out: &mut dyn Write, p: Painter) -> io::Result<()
         family_block(&f.verdict, out, p)?;
     }
     expectations_block(&report.expectations, out, p)?;
-    let verdict = if report.verdict.ok {
-        p.green(&report.verdict.summary)
-    } else {
-        p.red(&report.verdict.summary)
-    };
-    writeln!(
+    verdict_line(
+        &report.verdict,
+        &format!("done in {}", ms(report.duration_ms)),
         out,
-        "\n{verdict} (done in {}; exit {})",
-        ms(report.duration_ms),
-        report.verdict.exit_code
+        p,
     )
 }

@@ -457,21 +457,8 @@ fn channel_data_and_data_indications_surface_as_data() {
     );
     // A Data indication (RFC 8656 §11.4) built from a Send indication's attributes.
     let peer: SocketAddr = "198.18.0.20:4000".parse().unwrap();
-    let mut m = stun::start(
-        rtc::stun::message::METHOD_DATA,
-        CLASS_INDICATION,
-        stun::new_txid(),
-    );
-    stun::add(
-        &mut m,
-        &PeerAddress {
-            ip: peer.ip(),
-            port: peer.port(),
-        },
-    )
-    .unwrap();
-    stun::add(&mut m, &Data(b"xyz".to_vec())).unwrap();
-    c.handle_input(Instant::now(), &stun::finish(m));
+    let data = peer_data_indication(rtc::stun::message::METHOD_DATA, peer, b"xyz").unwrap();
+    c.handle_input(Instant::now(), &data);
     assert_eq!(
         c.poll_event(),
         Some(TurnEvent::Data {

@@ -368,20 +368,9 @@ mod tests {
 
     /// Send indication / Data indication / ChannelData with `inner` for `peer`.
     fn send_ind(peer: SocketAddr, inner: &[u8], data_ind: bool) -> Vec<u8> {
-        use rtc::stun::message::{CLASS_INDICATION, METHOD_DATA, METHOD_SEND};
-        use rtc::turn::proto::{data::Data, peeraddr::PeerAddress};
+        use rtc::stun::message::{METHOD_DATA, METHOD_SEND};
         let method = if data_ind { METHOD_DATA } else { METHOD_SEND };
-        let mut m = stun::start(method, CLASS_INDICATION, stun::new_txid());
-        stun::add(
-            &mut m,
-            &PeerAddress {
-                ip: peer.ip(),
-                port: peer.port(),
-            },
-        )
-        .unwrap();
-        stun::add(&mut m, &Data(inner.to_vec())).unwrap();
-        stun::finish(m)
+        crate::proto::turn::peer_data_indication(method, peer, inner).unwrap()
     }
 
     fn allocate_ok(relayed: SocketAddr) -> Vec<u8> {
