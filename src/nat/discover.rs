@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -59,18 +59,20 @@ impl Progress {
             family: family.to_string(),
             server: server.to_string(),
             test,
-            elapsed_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms: crate::model::ms(self.t0.elapsed()),
             exchange: exchange.clone(),
         });
     }
 }
 
-fn any(family_v4: bool) -> SocketAddr {
-    if family_v4 {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
+/// The any-address of the family (`v4`: IPv4), port 0.
+fn any(v4: bool) -> SocketAddr {
+    let ip = if v4 {
+        IpAddr::from(Ipv4Addr::UNSPECIFIED)
     } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    }
+        IpAddr::from(Ipv6Addr::UNSPECIFIED)
+    };
+    crate::net::any_addr(ip)
 }
 
 /// One Binding exchange on `sock`: send to `to` (with CHANGE-REQUEST / RESPONSE-PORT), wait up

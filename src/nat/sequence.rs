@@ -178,7 +178,7 @@ impl BindingTest {
                 plain_mapped: *plain_mapped,
                 response_origin: *response_origin,
                 other_address: *other_address,
-                rtt_ms: rtt.as_secs_f64() * 1000.0,
+                rtt_ms: crate::model::ms(*rtt),
             },
             (BindingOutcome::Error(e), _) => Answer::Error {
                 code: e.code,

@@ -181,7 +181,7 @@ pub async fn handshake(
         }
     }
     link.flush().await.map_err(TlsError::Io)?;
-    let handshake_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let handshake_ms = crate::model::ms(started.elapsed());
     let Some(state) = link.ep.get_connection_state(remote) else {
         return Err(TlsError::Dtls {
             detail: "the association vanished after its handshake".to_owned(),

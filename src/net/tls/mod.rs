@@ -291,7 +291,7 @@ pub async fn handshake(
     let started = Instant::now();
     let connect = TlsConnector::from(config).connect(name, tcp);
     let outcome = tokio::time::timeout_at(deadline, OBSERVED.scope(slot.clone(), connect)).await;
-    let handshake_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let handshake_ms = crate::model::ms(started.elapsed());
     let observed = slot.lock().ok().and_then(|mut g| g.take());
     let now = unix_now();
     let stream = match outcome {
