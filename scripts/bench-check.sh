@@ -271,6 +271,7 @@ if [ "$SCALE" -gt 0 ]; then
         # every 10 ms while the check runs.
         limit=1024
         rm -f "$WORK/timer.pid"
+        # shellcheck disable=SC2016 # the inner bash expands these, not this one
         in_cli bash -c 'echo $$ >"$1.pid"; ulimit -n "$2"; shift 2; exec /usr/bin/time -f "%M %e %U %S" -o "$0" "$@"' \
             "$WORK/time.$conc" "$WORK/timer" "$limit" \
             "$ICEPROBE" check "${urls[@]}" "${ARGS[@]}" --concurrency "$conc" --timeout 60s \

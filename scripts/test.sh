@@ -131,7 +131,8 @@ fuzz_smoke
 stale="$(stale_namespaces)"
 if [[ -n "$stale" ]]; then
     say "test namespaces left behind by dead test processes:"
-    printf '    %s\n' $stale >&2
+    mapfile -t names <<<"$stale"
+    printf '    %s\n' "${names[@]}" >&2
     exit 1
 fi
 say "all checks passed"
