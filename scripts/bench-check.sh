@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark `iceprobe check` against coturn in network namespaces with 50 ms of added RTT.
-# Run as root: sudo -E env "PATH=$PATH" scripts/bench-check.sh
+#
+#     scripts/bench-check.sh
+#
+# Needs root (namespaces, iptables, apt-get): as an ordinary user it re-runs itself through
+# `sudo -E env "PATH=$PATH"` (scripts/lib/as-root.sh), so cargo is still found; with no sudo
+# either it stops.
 #
 #   cli ns 198.18.0.10 ──veth── srv ns 198.18.0.1 (+ 1,000 more addresses for the scale run)
 #
@@ -16,6 +21,14 @@
 # records each scale run system-wide with `perf record -a -g` into that directory.
 set -euo pipefail
 
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/as-root.sh
+source "$HERE/lib/as-root.sh"
+why="it creates network namespaces, adds iptables NFQUEUE rules in them, and installs missing"
+why+=" iptables and time with apt-get"
+as_root "$HERE/bench-check.sh" "$why" "$@" ||
+    { echo "bench-check.sh: run as root (not root, and sudo did not make it root or is not installed)" >&2; exit 2; }
+
 RUNS=${BENCH_RUNS:-5}
 SCALE=${BENCH_SCALE:-1000}
 CONCURRENCY=${BENCH_CONCURRENCY:-64 256 1024}
@@ -23,10 +36,9 @@ SCALE_RUNS=${BENCH_SCALE_RUNS:-3}
 OWD=${BENCH_DELAY_MS:-25}
 RTT=$((OWD * 2))
 QUEUE=7
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
-[ "$(id -u)" = 0 ] || { echo "bench-check.sh: run as root" >&2; exit 2; }
 command -v iptables >/dev/null || apt-get install -y iptables >/dev/null
 for tool in turnserver iptables ip openssl jq bc column; do
     command -v "$tool" >/dev/null || { echo "bench-check.sh: missing $tool" >&2; exit 2; }
@@ -259,6 +271,7 @@ if [ "$SCALE" -gt 0 ]; then
         # every 10 ms while the check runs.
         limit=1024
         rm -f "$WORK/timer.pid"
+        # shellcheck disable=SC2016 # the inner bash expands these, not this one
         in_cli bash -c 'echo $$ >"$1.pid"; ulimit -n "$2"; shift 2; exec /usr/bin/time -f "%M %e %U %S" -o "$0" "$@"' \
             "$WORK/time.$conc" "$WORK/timer" "$limit" \
             "$ICEPROBE" check "${urls[@]}" "${ARGS[@]}" --concurrency "$conc" --timeout 60s \

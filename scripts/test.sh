@@ -2,7 +2,12 @@
 # The project's full check: formatting, clippy, then every test target, including the
 # network-namespace integration tests (coturn behind real NATs), which need root:
 #
-#     sudo scripts/test.sh [extra `cargo test` args, e.g. a test name filter]
+#     scripts/test.sh [extra `cargo test` args, e.g. a test name filter]
+#
+# Run it as root, or as an ordinary user: then it re-runs itself through
+# `sudo -E env "PATH=$PATH"` (scripts/lib/as-root.sh), so cargo is still found. An ordinary
+# user without sudo gets a loud warning and everything that works without root: the netns
+# tests skip (or fail, see below).
 #
 # Missing tools (ip, nft, turnserver) are installed with apt-get when running as root.
 # ICEPROBE_REQUIRE_NETNS=1 turns a skipped netns test into a failure (CI sets it).
@@ -12,14 +17,35 @@
 # crates.io when missing. The long runs are scripts/fuzz.sh's job (docs/fuzzing.md).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/as-root.sh
+source "$here/lib/as-root.sh"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+why="the integration tests create network namespaces, and missing tools (coturn, iproute2,"
+why+=" nftables) are installed with apt-get"
+if ! as_root "$here/test.sh" "$why" "$@"; then
+    if [[ "${ICEPROBE_REQUIRE_NETNS:-0}" == 1 ]]; then
+        fate="FAIL (ICEPROBE_REQUIRE_NETNS=1)"
+    else
+        fate="SKIP: their bodies do NOT run"
+    fi
+    say "################################################################################"
+    how="no sudo to become root with"
+    [[ -z "${ICEPROBE_AS_ROOT_REEXEC:-}" ]] || how="sudo did not make it root"
+    say "!!! not root, and $how (scripts/lib/as-root.sh):"
+    say "!!! the network-namespace / coturn integration tests will $fate"
+    say "!!! running what works without root: fmt, clippy, the other tests, the fuzz smoke run"
+    say "################################################################################"
+fi
+
+cd "$here/.."
 
 export ICEPROBE_REQUIRE_NETNS="${ICEPROBE_REQUIRE_NETNS:-0}"
 export DEBIAN_FRONTEND=noninteractive
 # `sudo` may reset PATH to one without sbin; the tests look there too.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-
-say() { printf '==> %s\n' "$*" >&2; }
 
 missing_tools() {
     local tool
@@ -66,7 +92,7 @@ stale_namespaces() {
 }
 
 if ! command -v cargo >/dev/null 2>&1; then
-    say "cargo not found in PATH; under sudo use: sudo -E env \"PATH=\$PATH\" scripts/test.sh"
+    say "cargo not found in PATH ($PATH)"
     exit 1
 fi
 
@@ -105,7 +131,8 @@ fuzz_smoke
 stale="$(stale_namespaces)"
 if [[ -n "$stale" ]]; then
     say "test namespaces left behind by dead test processes:"
-    printf '    %s\n' $stale >&2
+    mapfile -t names <<<"$stale"
+    printf '    %s\n' "${names[@]}" >&2
     exit 1
 fi
 say "all checks passed"

@@ -86,7 +86,7 @@ pub fn require_netns() -> bool {
              ################################################################################\n\
              ### SKIPPING netns integration tests: their bodies do NOT run\n\
              ### reason: {missing}\n\
-             ### run `sudo scripts/test.sh`, or set {REQUIRE_ENV}=1 to make this a failure\n\
+             ### run `scripts/test.sh` as root (or with sudo), or set {REQUIRE_ENV}=1 to make this a failure\n\
              ################################################################################\n"
         );
     });
