@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::check::run::{check, CheckConfig};
+use crate::check::config::CheckConfig;
+use crate::check::run::check;
 use crate::cli::args::{CheckArgs, DemoArgs, ServeArgs};
 use crate::cli::{
-    check_config, ci_config, connect_config, gather_config, nat_config, CiConfig, Cli, Command,
+    check_settings, ci_config, connect_config, gather_config, nat_config, CiConfig, Cli, Command,
     UsageError,
 };
 use crate::expect::{apply_expectations, Evaluate, Scope};
@@ -303,7 +304,7 @@ async fn run_check(
     style: Style,
     cancel: watch::Receiver<bool>,
 ) -> Result<i32, UsageError> {
-    let cfg = check_config(a).await?;
+    let cfg = check_settings(a).await?.config(crate::net::unix_now());
     let mut ci = ci_config(&a.ci, Scope::Check)?;
     if let Some(every) = a.every {
         return Ok(check_every(cfg, every, ci, out, style, cancel).await);

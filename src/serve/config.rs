@@ -5,20 +5,22 @@
 //! { "modules": { "turn": { "username": "probe", "credential_env": "TURN_PASSWORD",
 //!                          "all_transports": true, "timeout": "8s" } } }
 //! ```
+//!
+//! A module validates into the same [`CheckSettings`] as `check`'s flags, and the one builder,
+//! [`CheckSettings::config`], makes each scrape's check from it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::check::plan::ProbeConfig;
-use crate::check::run::CheckConfig;
+use crate::check::config::{CheckConfig, CheckSettings, DEFAULT_CONCURRENCY};
 use crate::ice_url::{self, ServerUrl};
 use crate::net::dns::Families;
 use crate::net::tls::TlsOptions;
 use crate::secret::Secret;
-use crate::servers::{self, IceServer};
+use crate::servers::{Credentials, IceServer};
 
 /// One module as written in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -69,35 +71,12 @@ pub struct ServeFile {
     pub modules: BTreeMap<String, ModuleFile>,
 }
 
-/// Credentials of a module, resolved at load time.
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    /// None: STUN-only or unauthenticated TURN.
-    None,
-    /// Long-term credentials.
-    LongTerm {
-        /// USERNAME.
-        username: String,
-        /// Password.
-        password: Secret,
-    },
-    /// REST secret: fresh credentials are minted for every probe.
-    Rest {
-        /// Optional user part of the REST username.
-        user: Option<String>,
-        /// The shared secret.
-        secret: Secret,
-        /// Credential lifetime.
-        ttl: Duration,
-    },
-}
-
 /// A validated module.
 #[derive(Debug, Clone)]
 pub struct Module {
     /// Its name.
     pub name: String,
-    /// Credentials.
+    /// Credentials, resolved at load time (REST ones are minted per probe).
     pub credentials: Credentials,
     /// Probe every transport.
     pub all_transports: bool,
@@ -213,8 +192,8 @@ fn module(name: &str, m: &ModuleFile) -> Result<Module, String> {
         (Some(_), Some(_)) => return Err("give a credential or a turn_secret, not both".into()),
         (Some(password), None) => match &m.username {
             Some(u) => Credentials::LongTerm {
-                username: u.clone(),
-                password,
+                username: Some(u.clone()),
+                password: Some(password),
             },
             None => return Err("a credential needs a username".into()),
         },
@@ -304,52 +283,42 @@ pub fn load(path: Option<&Path>) -> Result<BTreeMap<String, Module>, ServeConfig
 }
 
 impl Module {
-    /// The check to run for one scrape of `target` (REST credentials minted now), bounded by
-    /// `timeout` (the module's, or a shorter scrape deadline).
+    /// The settings of a probe of `target`, bounded by `timeout` (the module's, or a shorter
+    /// scrape deadline): the inputs of the builder `check` uses too.
+    pub fn settings(
+        &self,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<CheckSettings, ice_url::UrlError> {
+        let url: ServerUrl = ice_url::parse(target)?;
+        Ok(CheckSettings {
+            servers: vec![IceServer {
+                url,
+                username: None,
+                credential: None,
+            }],
+            credentials: self.credentials.clone(),
+            all_transports: self.all_transports,
+            srv: self.srv,
+            families: self.families,
+            timeout,
+            rto: self.rto,
+            // What `check` runs with by default (serve hard-coded 16).
+            concurrency: DEFAULT_CONCURRENCY,
+            tls: self.tls.clone(),
+        })
+    }
+
+    /// The check to run for one scrape of `target` now (REST credentials minted now), bounded
+    /// by `timeout`.
     pub fn check_config(
         &self,
         target: &str,
         timeout: Duration,
     ) -> Result<CheckConfig, ice_url::UrlError> {
-        let url: ServerUrl = ice_url::parse(target)?;
-        let mut list = vec![IceServer {
-            url,
-            username: None,
-            credential: None,
-        }];
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        match &self.credentials {
-            Credentials::None => {}
-            Credentials::LongTerm { username, password } => {
-                servers::apply_credentials(&mut list, Some(username), Some(password))
-            }
-            Credentials::Rest { user, secret, ttl } => {
-                let (u, c) =
-                    servers::rest_credentials(secret, user.as_deref(), now + ttl.as_secs());
-                servers::apply_credentials(&mut list, Some(&u), Some(&c));
-            }
-        }
-        Ok(CheckConfig {
-            servers: list,
-            all_transports: self.all_transports,
-            families: self.families,
-            timeout,
-            concurrency: 16,
-            srv: self.srv,
-            probe: ProbeConfig {
-                rto: self.rto,
-                tls: self.tls.clone(),
-                ipv6_relay: !self.families.v4,
-                rest_credentials: matches!(self.credentials, Credentials::Rest { .. }),
-                echo_timeout: (timeout / 4)
-                    .clamp(Duration::from_millis(300), Duration::from_secs(3)),
-                now_unix: now,
-                udp: Default::default(),
-            },
-        })
+        Ok(self
+            .settings(target, timeout)?
+            .config(crate::net::unix_now()))
     }
 }
 
