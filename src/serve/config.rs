@@ -6,7 +6,8 @@
 //!                          "all_transports": true, "timeout": "8s" } } }
 //! ```
 //!
-//! A module validates into the same [`CheckSettings`] as `check`'s flags, and the one builder,
+//! A module validates into the same [`CheckSettings`] as `check`'s flags, with the same
+//! defaults (`timeout` 10s, `rto` 500ms, `concurrency` 64), and the one builder,
 //! [`CheckSettings::config`], makes each scrape's check from it.
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::check::config::{CheckConfig, CheckSettings, DEFAULT_CONCURRENCY};
+use crate::check::config::{self as check_cfg, CheckConfig, CheckSettings, DEFAULT_CONCURRENCY};
 use crate::ice_url::{self, ServerUrl};
 use crate::net::dns::Families;
 use crate::net::tls::TlsOptions;
@@ -52,6 +53,9 @@ pub struct ModuleFile {
     pub timeout: Option<String>,
     /// Initial STUN RTO (humantime, default 500ms).
     pub rto: Option<String>,
+    /// Rows of one probe run at once, from 1 to 4096 (default 64, as `check --concurrency`);
+    /// more rows (SRV targets × addresses × transports) run in waves within the deadline.
+    pub concurrency: Option<usize>,
     /// PEM file of CAs to trust instead of the webpki roots.
     pub ca: Option<PathBuf>,
     /// Name to verify TLS certificates against.
@@ -88,6 +92,8 @@ pub struct Module {
     pub timeout: Duration,
     /// RTO.
     pub rto: Duration,
+    /// Rows probed at once.
+    pub concurrency: usize,
     /// TLS options.
     pub tls: TlsOptions,
     /// Expectations, parsed.
@@ -228,6 +234,8 @@ fn module(name: &str, m: &ModuleFile) -> Result<Module, String> {
         families,
         timeout: duration(&m.timeout, Duration::from_secs(10), "timeout")?,
         rto: duration(&m.rto, Duration::from_millis(500), "rto")?,
+        concurrency: check_cfg::concurrency(m.concurrency.unwrap_or(DEFAULT_CONCURRENCY))
+            .map_err(|why| format!("concurrency {why}"))?,
         tls: TlsOptions {
             ca_file: m.ca.clone(),
             server_name: m.tls_name.clone(),
@@ -303,8 +311,7 @@ impl Module {
             families: self.families,
             timeout,
             rto: self.rto,
-            // What `check` runs with by default (serve hard-coded 16).
-            concurrency: DEFAULT_CONCURRENCY,
+            concurrency: self.concurrency,
             tls: self.tls.clone(),
         })
     }
@@ -380,6 +387,39 @@ mod tests {
             assert!(e.contains("serve.json"), "{e}");
             assert!(!e.contains("hunter2"), "{e}");
             assert!(!e.contains("987654321"), "{e}");
+        }
+    }
+
+    #[test]
+    fn concurrency_defaults_to_checks_and_is_bounded_like_it() {
+        let cases: &[(&str, Result<usize, &str>)] = &[
+            ("{}", Ok(DEFAULT_CONCURRENCY)),
+            (r#"{"concurrency":1}"#, Ok(1)),
+            (r#"{"concurrency":4096}"#, Ok(4096)),
+            (
+                r#"{"concurrency":0}"#,
+                Err("concurrency must be from 1 to 4096"),
+            ),
+            (
+                r#"{"concurrency":4097}"#,
+                Err("concurrency must be from 1 to 4096"),
+            ),
+            (r#"{"concurrency":-1}"#, Err("invalid value")),
+            (r#"{"concurrency":"8"}"#, Err("invalid type")),
+        ];
+        for (module, want) in cases {
+            let got = parse(&format!(r#"{{"modules":{{"m":{module}}}}}"#), "serve.json");
+            match (want, got) {
+                (Ok(n), Ok(m)) => {
+                    assert_eq!(m["m"].concurrency, *n, "{module}");
+                    let cfg = m["m"]
+                        .check_config("stun:h", Duration::from_secs(1))
+                        .unwrap();
+                    assert_eq!(cfg.concurrency, *n, "{module}");
+                }
+                (Err(w), Err(e)) => assert!(e.to_string().contains(w), "{module}: {e}"),
+                (w, g) => panic!("{module}: want {w:?}, got {g:?}"),
+            }
         }
     }
 
