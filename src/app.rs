@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::check::config::CheckConfig;
+use crate::check::config::CheckSettings;
 use crate::check::run::check;
 use crate::cli::args::{CheckArgs, DemoArgs, ServeArgs};
 use crate::cli::{
@@ -304,11 +304,12 @@ async fn run_check(
     style: Style,
     cancel: watch::Receiver<bool>,
 ) -> Result<i32, UsageError> {
-    let cfg = check_settings(a).await?.config(crate::net::unix_now());
+    let settings = check_settings(a).await?;
     let mut ci = ci_config(&a.ci, Scope::Check)?;
     if let Some(every) = a.every {
-        return Ok(check_every(cfg, every, ci, out, style, cancel).await);
+        return Ok(check_every(settings, every, ci, out, style, cancel).await);
     }
+    let cfg = settings.config(crate::net::unix_now());
     let view = View::new(a.output.format, style, ci.quiet);
     let run = |tx, c| check(cfg, tx, c);
     Ok(stream::<CheckEvent, _, _>(run, cancel, out, view, |r| finish(r, &mut ci, err)).await)
@@ -317,7 +318,7 @@ async fn run_check(
 /// `check --every`: the same check on a fixed schedule, one NDJSON stream (or one quiet line
 /// per run), until Ctrl-C or SIGTERM. Expectations are evaluated on every run.
 async fn check_every(
-    cfg: CheckConfig,
+    settings: CheckSettings,
     every: std::time::Duration,
     ci: CiConfig,
     out: &mut dyn Write,
@@ -334,7 +335,9 @@ async fn check_every(
             _ = schedule.tick() => {}
             _ = crate::net::driver::cancelled(&mut stop) => return stopped_code(),
         }
-        let run = cfg.clone();
+        // Built per run, as serve does per scrape: REST credentials minted at start-up would
+        // expire after --turn-ttl, and an expired REST username is judged against this run.
+        let run = settings.config(crate::net::unix_now());
         let probe = |tx, c| check(run, tx, c);
         // Each run's verdict is in its summary; only a stop signal ends the schedule.
         let _verdict = stream::<CheckEvent, _, _>(probe, cancel.clone(), out, view, |r| {
