@@ -425,4 +425,87 @@ mod tests {
             assert_eq!(sig.exit_code(), code, "{sig:?}");
         }
     }
+
+    /// `check` flags and a serve module that say the same thing build the same config: the
+    /// two front ends share one builder, and this keeps them from drifting apart again.
+    #[tokio::test]
+    async fn check_flags_and_a_serve_module_build_the_same_config() {
+        use clap::Parser;
+        const NOW: u64 = 1_700_000_000;
+        let target = "turn:turn.example.org?transport=tcp";
+        // (what, check flags, the module's fields)
+        let cases: &[(&str, &[&str], &str)] = &[
+            ("the defaults", &[], "{}"),
+            (
+                "long-term credentials, IPv6 only, every transport",
+                &[
+                    "--username",
+                    "u",
+                    "--credential",
+                    "p",
+                    "-6",
+                    "--all-transports",
+                    "--timeout",
+                    "1s",
+                ],
+                r#"{"username":"u","credential":"p","families":"ipv6","all_transports":true,"timeout":"1s"}"#,
+            ),
+            (
+                "REST credentials, IPv4 only, SRV, a short RTO",
+                &[
+                    "--username",
+                    "probe",
+                    "--turn-secret",
+                    "s3",
+                    "--turn-ttl",
+                    "10m",
+                    "-4",
+                    "--srv",
+                    "--rto",
+                    "250ms",
+                ],
+                r#"{"username":"probe","turn_secret":"s3","turn_ttl":"10m","families":"ipv4","srv":true,"rto":"250ms"}"#,
+            ),
+            (
+                "TLS options and a concurrency",
+                &[
+                    "--insecure",
+                    "--tls-name",
+                    "turn.example.org",
+                    "--ca",
+                    "/etc/ca.pem",
+                    "--concurrency",
+                    "8",
+                    "--timeout",
+                    "30s",
+                ],
+                r#"{"insecure":true,"tls_name":"turn.example.org","ca":"/etc/ca.pem","concurrency":8,"timeout":"30s"}"#,
+            ),
+        ];
+        for (name, flags, module) in cases {
+            let argv = ["iceprobe", "check"]
+                .iter()
+                .chain(flags.iter())
+                .chain([&target]);
+            let Command::Check(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("{name}: not a check");
+            };
+            let from_flags = check_settings(&args).await.unwrap().config(NOW);
+            let modules = crate::serve::config::parse(
+                &format!(r#"{{"modules":{{"m":{module}}}}}"#),
+                "serve.json",
+            )
+            .unwrap();
+            let m = &modules["m"];
+            let from_module = m.settings(target, m.timeout).unwrap().config(NOW);
+            assert_eq!(from_flags, from_module, "{name}");
+            // Credentials are compared by value (`Debug` redacts them, `==` does not).
+            let turn = &from_flags.servers[0];
+            assert_eq!(
+                turn.username.is_some(),
+                flags.contains(&"--username"),
+                "{name}"
+            );
+        }
+    }
 }
