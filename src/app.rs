@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::check::run::{check, CheckConfig};
+use crate::check::config::CheckSettings;
+use crate::check::run::check;
 use crate::cli::args::{CheckArgs, DemoArgs, ServeArgs};
 use crate::cli::{
-    check_config, ci_config, connect_config, gather_config, nat_config, CiConfig, Cli, Command,
+    check_settings, ci_config, connect_config, gather_config, nat_config, CiConfig, Cli, Command,
     UsageError,
 };
 use crate::expect::{apply_expectations, Evaluate, Scope};
@@ -303,11 +304,12 @@ async fn run_check(
     style: Style,
     cancel: watch::Receiver<bool>,
 ) -> Result<i32, UsageError> {
-    let cfg = check_config(a).await?;
+    let settings = check_settings(a).await?;
     let mut ci = ci_config(&a.ci, Scope::Check)?;
     if let Some(every) = a.every {
-        return Ok(check_every(cfg, every, ci, out, style, cancel).await);
+        return Ok(check_every(settings, every, ci, out, style, cancel).await);
     }
+    let cfg = settings.config(crate::net::unix_now());
     let view = View::new(a.output.format, style, ci.quiet);
     let run = |tx, c| check(cfg, tx, c);
     Ok(stream::<CheckEvent, _, _>(run, cancel, out, view, |r| finish(r, &mut ci, err)).await)
@@ -316,7 +318,7 @@ async fn run_check(
 /// `check --every`: the same check on a fixed schedule, one NDJSON stream (or one quiet line
 /// per run), until Ctrl-C or SIGTERM. Expectations are evaluated on every run.
 async fn check_every(
-    cfg: CheckConfig,
+    settings: CheckSettings,
     every: std::time::Duration,
     ci: CiConfig,
     out: &mut dyn Write,
@@ -333,7 +335,9 @@ async fn check_every(
             _ = schedule.tick() => {}
             _ = crate::net::driver::cancelled(&mut stop) => return stopped_code(),
         }
-        let run = cfg.clone();
+        // Built per run, as serve does per scrape: REST credentials minted at start-up would
+        // expire after --turn-ttl, and an expired REST username is judged against this run.
+        let run = settings.config(crate::net::unix_now());
         let probe = |tx, c| check(run, tx, c);
         // Each run's verdict is in its summary; only a stop signal ends the schedule.
         let _verdict = stream::<CheckEvent, _, _>(probe, cancel.clone(), out, view, |r| {
@@ -419,6 +423,89 @@ mod tests {
         // 128 + the signal number: SIGINT 2, SIGTERM 15.
         for (sig, code) in [(StopSignal::Interrupt, 130), (StopSignal::Terminate, 143)] {
             assert_eq!(sig.exit_code(), code, "{sig:?}");
+        }
+    }
+
+    /// `check` flags and a serve module that say the same thing build the same config: the
+    /// two front ends share one builder, and this keeps them from drifting apart again.
+    #[tokio::test]
+    async fn check_flags_and_a_serve_module_build_the_same_config() {
+        use clap::Parser;
+        const NOW: u64 = 1_700_000_000;
+        let target = "turn:turn.example.org?transport=tcp";
+        // (what, check flags, the module's fields)
+        let cases: &[(&str, &[&str], &str)] = &[
+            ("the defaults", &[], "{}"),
+            (
+                "long-term credentials, IPv6 only, every transport",
+                &[
+                    "--username",
+                    "u",
+                    "--credential",
+                    "p",
+                    "-6",
+                    "--all-transports",
+                    "--timeout",
+                    "1s",
+                ],
+                r#"{"username":"u","credential":"p","families":"ipv6","all_transports":true,"timeout":"1s"}"#,
+            ),
+            (
+                "REST credentials, IPv4 only, SRV, a short RTO",
+                &[
+                    "--username",
+                    "probe",
+                    "--turn-secret",
+                    "s3",
+                    "--turn-ttl",
+                    "10m",
+                    "-4",
+                    "--srv",
+                    "--rto",
+                    "250ms",
+                ],
+                r#"{"username":"probe","turn_secret":"s3","turn_ttl":"10m","families":"ipv4","srv":true,"rto":"250ms"}"#,
+            ),
+            (
+                "TLS options and a concurrency",
+                &[
+                    "--insecure",
+                    "--tls-name",
+                    "turn.example.org",
+                    "--ca",
+                    "/etc/ca.pem",
+                    "--concurrency",
+                    "8",
+                    "--timeout",
+                    "30s",
+                ],
+                r#"{"insecure":true,"tls_name":"turn.example.org","ca":"/etc/ca.pem","concurrency":8,"timeout":"30s"}"#,
+            ),
+        ];
+        for (name, flags, module) in cases {
+            let argv = ["iceprobe", "check"]
+                .iter()
+                .chain(flags.iter())
+                .chain([&target]);
+            let Command::Check(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("{name}: not a check");
+            };
+            let from_flags = check_settings(&args).await.unwrap().config(NOW);
+            let modules = crate::serve::config::parse(
+                &format!(r#"{{"modules":{{"m":{module}}}}}"#),
+                "serve.json",
+            )
+            .unwrap();
+            let m = &modules["m"];
+            let from_module = m.settings(target, m.timeout).unwrap().config(NOW);
+            assert_eq!(from_flags, from_module, "{name}");
+            // Credentials are compared by value (`Debug` redacts them, `==` does not).
+            let turn = &from_flags.servers[0];
+            assert_eq!(
+                turn.username.is_some(),
+                flags.contains(&"--username"),
+                "{name}"
+            );
         }
     }
 }

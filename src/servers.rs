@@ -461,6 +461,55 @@ pub fn apply_credentials(
     }
 }
 
+/// Credentials given once for every TURN server of a run (by flags, or by a serve module), as
+/// opposed to a server's own from an iceServers document, which win over them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Credentials {
+    /// None given: STUN only, unauthenticated TURN, or each server's own.
+    #[default]
+    None,
+    /// Long-term credentials (RFC 8489 §9.2); each part given fills in what a server lacks.
+    LongTerm {
+        /// USERNAME.
+        username: Option<String>,
+        /// Password.
+        password: Option<Secret>,
+    },
+    /// A coturn REST shared secret: credentials are minted from it, fresh for each run.
+    Rest {
+        /// Optional user part of the REST username (`<expiry>:<user>`).
+        user: Option<String>,
+        /// The shared secret (coturn `static-auth-secret`).
+        secret: Secret,
+        /// Lifetime of the minted credentials.
+        ttl: Duration,
+    },
+}
+
+impl Credentials {
+    /// Apply these credentials to the TURN servers in `servers` at wall-clock time `now_unix`
+    /// (REST credentials are minted here, valid until `now_unix + ttl`). Returns whether they
+    /// are REST credentials, which changes how a 401 is explained.
+    ///
+    /// The one place minting happens, for `check`, `gather` and `serve` alike, so an expiry
+    /// is computed one way (saturating: a huge TTL never wraps into the past).
+    pub fn apply(&self, servers: &mut [IceServer], now_unix: u64) -> bool {
+        match self {
+            Credentials::None => false,
+            Credentials::LongTerm { username, password } => {
+                apply_credentials(servers, username.as_deref(), password.as_ref());
+                false
+            }
+            Credentials::Rest { user, secret, ttl } => {
+                let expiry = now_unix.saturating_add(ttl.as_secs());
+                let (username, credential) = rest_credentials(secret, user.as_deref(), expiry);
+                apply_credentials(servers, Some(&username), Some(&credential));
+                true
+            }
+        }
+    }
+}
+
 enum EntryList<'a> {
     Many(&'a [Value]),
     One(&'a Map<String, Value>),
@@ -968,6 +1017,90 @@ mod tests {
         let before = cfg.clone();
         apply_credentials(&mut cfg.servers, None, None);
         assert_eq!(cfg, before);
+    }
+
+    #[test]
+    fn credentials_apply_mints_rest_at_now_plus_ttl() {
+        let list = || {
+            parse_ice_config(
+                r#"[{"urls":["stun:s","turn:a"]},{"urls":"turn:c","username":"own","credential":"ownpw"}]"#,
+                "t",
+            )
+            .unwrap()
+            .servers
+        };
+        let rest = |user: Option<&str>, ttl| Credentials::Rest {
+            user: user.map(str::to_string),
+            secret: Secret::new("secret"),
+            ttl: Duration::from_secs(ttl),
+        };
+        /// The username and password a server ends up with.
+        type Given<'a> = (Option<&'a str>, Option<&'a str>);
+        // (credentials, now, REST?, what turn:a gets); stun:s never gets any, turn:c keeps its own.
+        let cases: &[(Credentials, u64, bool, Given)] = &[
+            (Credentials::None, 5, false, (None, None)),
+            (
+                Credentials::LongTerm {
+                    username: Some("u".into()),
+                    password: None,
+                },
+                5,
+                false,
+                (Some("u"), None),
+            ),
+            (
+                Credentials::LongTerm {
+                    username: Some("u".into()),
+                    password: Some(Secret::new("p")),
+                },
+                5,
+                false,
+                (Some("u"), Some("p")),
+            ),
+            // The known answers of `rest_credentials_known_answer`: expiry = now + ttl.
+            (
+                rest(Some("alice"), 3600),
+                1_700_000_000 - 3600,
+                true,
+                (
+                    Some("1700000000:alice"),
+                    Some("d8soP47RbdIKLDUOpnJPVQyq5Ts="),
+                ),
+            ),
+            (
+                rest(None, 0),
+                1_700_000_000,
+                true,
+                (Some("1700000000"), Some("WGw37+g43pfwVUmrc9tgArn/juE=")),
+            ),
+        ];
+        for (creds, now, want_rest, (user, cred)) in cases {
+            let mut servers = list();
+            assert_eq!(creds.apply(&mut servers, *now), *want_rest, "{creds:?}");
+            let got: Vec<(String, Option<&str>, Option<&str>)> = servers
+                .iter()
+                .map(|s| {
+                    (
+                        s.url.to_string(),
+                        s.username.as_deref(),
+                        s.credential.as_ref().map(Secret::expose),
+                    )
+                })
+                .collect();
+            let want = vec![
+                ("stun:s".to_string(), None, None),
+                ("turn:a".to_string(), *user, *cred),
+                ("turn:c".to_string(), Some("own"), Some("ownpw")),
+            ];
+            assert_eq!(got, want, "{creds:?} at {now}");
+        }
+        // A TTL past the end of time saturates instead of wrapping into an expired username.
+        let mut servers = list();
+        rest(None, u64::MAX).apply(&mut servers, 10);
+        assert_eq!(
+            servers[1].username.as_deref(),
+            Some(u64::MAX.to_string().as_str())
+        );
     }
 
     /// Serve one canned HTTP/1.1 response per connection; returns the base URL.

@@ -20,6 +20,9 @@ use crate::net::udp::MuxPool;
 use crate::secret::Secret;
 
 /// Settings shared by every row of a run.
+///
+/// Equality compares the settings, not the socket pool: `udp` is per-run plumbing (each run
+/// gets a fresh one), so two configs that probe the same way are equal.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
     /// Initial RTO over UDP.
@@ -37,6 +40,36 @@ pub struct ProbeConfig {
     /// UDP sockets shared by the rows of one run ([`crate::check::run::check`] gives each run
     /// a fresh pool).
     pub udp: Arc<MuxPool>,
+}
+
+impl PartialEq for ProbeConfig {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured, so that a new field cannot be left out of the comparison unnoticed.
+        let ProbeConfig {
+            rto,
+            tls,
+            ipv6_relay,
+            rest_credentials,
+            now_unix,
+            echo_timeout,
+            udp: _,
+        } = self;
+        (
+            rto,
+            tls,
+            ipv6_relay,
+            rest_credentials,
+            now_unix,
+            echo_timeout,
+        ) == (
+            &other.rto,
+            &other.tls,
+            &other.ipv6_relay,
+            &other.rest_credentials,
+            &other.now_unix,
+            &other.echo_timeout,
+        )
+    }
 }
 
 /// What one row probes: a target at one of its addresses.

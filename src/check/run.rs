@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::config::CheckConfig;
 use super::plan::{plan, ProbeConfig, RowInput, Target};
 use super::probe::probe_row;
 use super::stages::{no_address_of_family, not_started, redirect_not_followed};
@@ -21,25 +22,6 @@ use crate::net::dns::{self, Families};
 use crate::probe::failure::dns_failure;
 use crate::probe::Budget;
 use crate::servers::IceServer;
-
-/// Everything `check` needs, validated.
-#[derive(Debug, Clone)]
-pub struct CheckConfig {
-    /// Servers with credentials.
-    pub servers: Vec<IceServer>,
-    /// Probe UDP 3478, TCP 3478 and TLS 5349 of every host.
-    pub all_transports: bool,
-    /// Address families.
-    pub families: Families,
-    /// Deadline for the whole run, releases included.
-    pub timeout: Duration,
-    /// Rows probed at once.
-    pub concurrency: usize,
-    /// Look up SRV records (RFC 5928, RFC 7064) for host names and probe every target.
-    pub srv: bool,
-    /// Per-row settings.
-    pub probe: ProbeConfig,
-}
 
 /// A host's DNS stage and the addresses it found.
 type Resolved = (Stage<DnsInfo>, Vec<SocketAddr>);

@@ -281,7 +281,7 @@ pub struct CheckArgs {
     pub rto: Duration,
     /// Rows probed at once; more rows run in waves (a TURN row holds two allocations on its
     /// server). For a fleet, at least the number of rows: UDP rows share a few sockets.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = crate::check::config::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Repeat the check every DURATION until Ctrl-C or SIGTERM (output: one NDJSON stream).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]

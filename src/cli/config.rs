@@ -1,14 +1,14 @@
-//! Validation: raw flags → [`GatherConfig`]. Every error names what to fix; all map to exit 2.
+//! Validation: raw flags → [`GatherConfig`], [`CheckSettings`] and the other configs. Every
+//! error names what to fix; all map to exit 2.
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::args::{
     CheckArgs, CiArgs, ConnectArgs, FamilyArgs, GatherArgs, NatArgs, ServerArgs, TlsArgs,
 };
-use crate::check::plan::ProbeConfig;
-use crate::check::run::CheckConfig;
+use crate::check::config::{self as check_cfg, CheckSettings};
 use crate::expect::{self, Assertion, ExpectError, Scope};
 use crate::gather::GatherConfig;
 use crate::ice_url;
@@ -16,8 +16,9 @@ use crate::nat::discover::NatConfig;
 use crate::net::dns::Families;
 use crate::net::ifaces::HostFilter;
 use crate::net::tls::TlsOptions;
+use crate::net::unix_now;
 use crate::secret::Secret;
-use crate::servers::{self, ConfigError, IceConfig, IceServer};
+use crate::servers::{self, ConfigError, Credentials, IceConfig, IceServer};
 
 /// A usage or configuration error (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +58,25 @@ pub const ENV_CREDENTIAL: &str = "ICEPROBE_CREDENTIAL";
 /// REST shared secret.
 pub const ENV_TURN_SECRET: &str = "ICEPROBE_TURN_SECRET";
 
-/// Build the server list from URLs, --config and --ice-servers-url, then apply credentials.
-/// Returns the servers, whether the config asked for relay-only, and whether REST credentials
-/// were minted.
-pub async fn servers(
+/// The servers of a run and the credentials given for them, not yet applied: REST
+/// credentials are minted per run, by [`Credentials::apply`].
+#[derive(Debug, Clone)]
+pub struct ServerList {
+    /// Servers from URLs, --config and --ice-servers-url, each with its own credentials (an
+    /// iceServers document's), deduplicated by URL.
+    pub servers: Vec<IceServer>,
+    /// An iceServers document asked for relay-only (`iceTransportPolicy: "relay"`).
+    pub relay_only: bool,
+    /// --username with --credential, or a REST shared secret, for every TURN server.
+    pub credentials: Credentials,
+}
+
+/// Build the server list from URLs, --config and --ice-servers-url, and read the credentials
+/// flags (secrets from flag, file or environment).
+pub async fn server_list(
     a: &ServerArgs,
     fetch_timeout: Duration,
-) -> Result<(Vec<IceServer>, bool, bool), UsageError> {
+) -> Result<ServerList, UsageError> {
     let mut cfg = IceConfig::default();
     for u in &a.urls {
         cfg.servers.push(IceServer {
@@ -100,32 +113,49 @@ pub async fn servers(
         "--turn-secret",
         "--turn-secret-file",
     )?;
-    let rest = secret.is_some();
     let ttl = in_range("--turn-ttl", a.turn_ttl, MAX_TURN_TTL)?;
-    match secret {
-        Some(secret) => {
-            if credential.is_some() {
-                return Err(UsageError::BadFlag {
-                    flag: "--turn-secret",
-                    why: "give either a REST shared secret or --credential, not both".into(),
-                });
-            }
-            let now = unix_now();
-            let (user, cred) = servers::rest_credentials(
-                &secret,
-                a.username.as_deref(),
-                now.saturating_add(ttl.as_secs()),
-            );
-            servers::apply_credentials(&mut cfg.servers, Some(&user), Some(&cred));
+    let credentials = match (secret, credential) {
+        (Some(_), Some(_)) => {
+            return Err(UsageError::BadFlag {
+                flag: "--turn-secret",
+                why: "give either a REST shared secret or --credential, not both".into(),
+            })
         }
-        None => {
-            servers::apply_credentials(&mut cfg.servers, a.username.as_deref(), credential.as_ref())
-        }
-    }
+        (Some(secret), None) => Credentials::Rest {
+            user: a.username.clone(),
+            secret,
+            ttl,
+        },
+        (None, None) if a.username.is_none() => Credentials::None,
+        (None, password) => Credentials::LongTerm {
+            username: a.username.clone(),
+            password,
+        },
+    };
     // The same URL twice would only probe it twice.
     let mut seen = std::collections::HashSet::new();
     cfg.servers.retain(|s| seen.insert(s.url.clone()));
-    Ok((cfg.servers, cfg.relay_only, rest))
+    Ok(ServerList {
+        servers: cfg.servers,
+        relay_only: cfg.relay_only,
+        credentials,
+    })
+}
+
+/// [`server_list`] with the credentials applied at `now_unix`. Returns the servers, whether
+/// the config asked for relay-only, and whether REST credentials were minted.
+pub async fn servers(
+    a: &ServerArgs,
+    fetch_timeout: Duration,
+    now_unix: u64,
+) -> Result<(Vec<IceServer>, bool, bool), UsageError> {
+    let ServerList {
+        mut servers,
+        relay_only,
+        credentials,
+    } = server_list(a, fetch_timeout).await?;
+    let rest = credentials.apply(&mut servers, now_unix);
+    Ok((servers, relay_only, rest))
 }
 
 /// TLS options from flags.
@@ -178,16 +208,15 @@ pub fn families(f: &FamilyArgs) -> Families {
     }
 }
 
-/// Validate `check` flags.
-pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
+/// Validate `check` flags into the settings of the one [`CheckSettings`] builder (shared with
+/// `serve`); [`CheckSettings::config`] makes each run's config.
+pub async fn check_settings(a: &CheckArgs) -> Result<CheckSettings, UsageError> {
     let timeout = in_range("--timeout", a.timeout, MAX_TIMEOUT)?;
     let rto = in_range("--rto", a.rto, MAX_TIMEOUT)?;
-    if !(1..=4096).contains(&a.concurrency) {
-        return Err(UsageError::BadFlag {
-            flag: "--concurrency",
-            why: "must be from 1 to 4096".into(),
-        });
-    }
+    let concurrency = check_cfg::concurrency(a.concurrency).map_err(|why| UsageError::BadFlag {
+        flag: "--concurrency",
+        why,
+    })?;
     if let Some(every) = a.every {
         in_range("--every", every, MAX_TIMEOUT)?;
         if a.output.format != crate::render::Format::Ndjson
@@ -199,23 +228,17 @@ pub async fn check_config(a: &CheckArgs) -> Result<CheckConfig, UsageError> {
             });
         }
     }
-    let (servers, _relay_only, rest) = servers(&a.servers, timeout).await?;
-    Ok(CheckConfig {
-        servers,
+    let list = server_list(&a.servers, timeout).await?;
+    Ok(CheckSettings {
+        servers: list.servers,
+        credentials: list.credentials,
         all_transports: a.all_transports,
+        srv: a.srv,
         families: families(&a.family),
         timeout,
-        concurrency: a.concurrency,
-        srv: a.srv,
-        probe: ProbeConfig {
-            rto,
-            tls: tls_options(&a.tls),
-            ipv6_relay: a.family.ipv6,
-            rest_credentials: rest,
-            now_unix: unix_now(),
-            echo_timeout: (timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(3)),
-            udp: Default::default(),
-        },
+        rto,
+        concurrency,
+        tls: tls_options(&a.tls),
     })
 }
 
@@ -228,7 +251,7 @@ pub async fn nat_config(a: &NatArgs) -> Result<NatConfig, UsageError> {
         .lifetime
         .map(|l| in_range("--lifetime", l, MAX_TIMEOUT))
         .transpose()?;
-    let (servers, _, _) = servers(&a.servers, timeout).await?;
+    let (servers, _, _) = servers(&a.servers, timeout, unix_now()).await?;
     Ok(NatConfig {
         servers: servers.into_iter().map(|s| s.url).collect(),
         families: families(&a.family),
@@ -243,7 +266,8 @@ pub async fn nat_config(a: &NatArgs) -> Result<NatConfig, UsageError> {
 pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
     let timeout = in_range("--timeout", a.timeout, MAX_TIMEOUT)?;
     let rto = in_range("--rto", a.rto, MAX_TIMEOUT)?;
-    let (servers, relay_from_config, rest) = servers(&a.servers, timeout).await?;
+    let now_unix = unix_now();
+    let (servers, relay_from_config, rest) = servers(&a.servers, timeout, now_unix).await?;
     let families = families(&a.family);
     Ok(GatherConfig {
         servers,
@@ -258,7 +282,7 @@ pub async fn gather_config(a: &GatherArgs) -> Result<GatherConfig, UsageError> {
         },
         tls: tls_options(&a.tls),
         rest_credentials: rest,
-        now_unix: unix_now(),
+        now_unix,
     })
 }
 
@@ -299,14 +323,6 @@ pub fn ci_config(a: &CiArgs, scope: Scope) -> Result<CiConfig, UsageError> {
     })
 }
 
-/// Wall-clock Unix seconds (0 if the clock is before 1970).
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
-
 /// Validate `connect` flags. Servers are optional (host candidates only without them).
 pub async fn connect_config(
     a: &ConnectArgs,
@@ -339,7 +355,7 @@ pub async fn connect_config(
     let servers = if s.urls.is_empty() && s.config.is_none() && s.ice_servers_url.is_none() {
         Vec::new()
     } else {
-        servers(s, timeout).await?.0
+        servers(s, timeout, unix_now()).await?.0
     };
     let signaling = match (&a.listen, &a.peer, a.signal) {
         (Some(addr), _, _) => Signaling::Listen(*addr),

@@ -9,5 +9,5 @@ pub mod generate;
 
 pub use args::{Cli, Command};
 pub use config::{
-    check_config, ci_config, connect_config, gather_config, nat_config, CiConfig, UsageError,
+    check_settings, ci_config, connect_config, gather_config, nat_config, CiConfig, UsageError,
 };

@@ -5,20 +5,23 @@
 //! { "modules": { "turn": { "username": "probe", "credential_env": "TURN_PASSWORD",
 //!                          "all_transports": true, "timeout": "8s" } } }
 //! ```
+//!
+//! A module validates into the same [`CheckSettings`] as `check`'s flags, with the same
+//! defaults (`timeout` 10s, `rto` 500ms, `concurrency` 64), and the one builder,
+//! [`CheckSettings::config`], makes each scrape's check from it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::check::plan::ProbeConfig;
-use crate::check::run::CheckConfig;
+use crate::check::config::{self as check_cfg, CheckConfig, CheckSettings, DEFAULT_CONCURRENCY};
 use crate::ice_url::{self, ServerUrl};
 use crate::net::dns::Families;
 use crate::net::tls::TlsOptions;
 use crate::secret::Secret;
-use crate::servers::{self, IceServer};
+use crate::servers::{Credentials, IceServer};
 
 /// One module as written in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -50,6 +53,9 @@ pub struct ModuleFile {
     pub timeout: Option<String>,
     /// Initial STUN RTO (humantime, default 500ms).
     pub rto: Option<String>,
+    /// Rows of one probe run at once, from 1 to 4096 (default 64, as `check --concurrency`);
+    /// more rows (SRV targets × addresses × transports) run in waves within the deadline.
+    pub concurrency: Option<usize>,
     /// PEM file of CAs to trust instead of the webpki roots.
     pub ca: Option<PathBuf>,
     /// Name to verify TLS certificates against.
@@ -69,35 +75,12 @@ pub struct ServeFile {
     pub modules: BTreeMap<String, ModuleFile>,
 }
 
-/// Credentials of a module, resolved at load time.
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    /// None: STUN-only or unauthenticated TURN.
-    None,
-    /// Long-term credentials.
-    LongTerm {
-        /// USERNAME.
-        username: String,
-        /// Password.
-        password: Secret,
-    },
-    /// REST secret: fresh credentials are minted for every probe.
-    Rest {
-        /// Optional user part of the REST username.
-        user: Option<String>,
-        /// The shared secret.
-        secret: Secret,
-        /// Credential lifetime.
-        ttl: Duration,
-    },
-}
-
 /// A validated module.
 #[derive(Debug, Clone)]
 pub struct Module {
     /// Its name.
     pub name: String,
-    /// Credentials.
+    /// Credentials, resolved at load time (REST ones are minted per probe).
     pub credentials: Credentials,
     /// Probe every transport.
     pub all_transports: bool,
@@ -109,6 +92,8 @@ pub struct Module {
     pub timeout: Duration,
     /// RTO.
     pub rto: Duration,
+    /// Rows probed at once.
+    pub concurrency: usize,
     /// TLS options.
     pub tls: TlsOptions,
     /// Expectations, parsed.
@@ -213,8 +198,8 @@ fn module(name: &str, m: &ModuleFile) -> Result<Module, String> {
         (Some(_), Some(_)) => return Err("give a credential or a turn_secret, not both".into()),
         (Some(password), None) => match &m.username {
             Some(u) => Credentials::LongTerm {
-                username: u.clone(),
-                password,
+                username: Some(u.clone()),
+                password: Some(password),
             },
             None => return Err("a credential needs a username".into()),
         },
@@ -249,6 +234,8 @@ fn module(name: &str, m: &ModuleFile) -> Result<Module, String> {
         families,
         timeout: duration(&m.timeout, Duration::from_secs(10), "timeout")?,
         rto: duration(&m.rto, Duration::from_millis(500), "rto")?,
+        concurrency: check_cfg::concurrency(m.concurrency.unwrap_or(DEFAULT_CONCURRENCY))
+            .map_err(|why| format!("concurrency {why}"))?,
         tls: TlsOptions {
             ca_file: m.ca.clone(),
             server_name: m.tls_name.clone(),
@@ -304,52 +291,41 @@ pub fn load(path: Option<&Path>) -> Result<BTreeMap<String, Module>, ServeConfig
 }
 
 impl Module {
-    /// The check to run for one scrape of `target` (REST credentials minted now), bounded by
-    /// `timeout` (the module's, or a shorter scrape deadline).
+    /// The settings of a probe of `target`, bounded by `timeout` (the module's, or a shorter
+    /// scrape deadline): the inputs of the builder `check` uses too.
+    pub fn settings(
+        &self,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<CheckSettings, ice_url::UrlError> {
+        let url: ServerUrl = ice_url::parse(target)?;
+        Ok(CheckSettings {
+            servers: vec![IceServer {
+                url,
+                username: None,
+                credential: None,
+            }],
+            credentials: self.credentials.clone(),
+            all_transports: self.all_transports,
+            srv: self.srv,
+            families: self.families,
+            timeout,
+            rto: self.rto,
+            concurrency: self.concurrency,
+            tls: self.tls.clone(),
+        })
+    }
+
+    /// The check to run for one scrape of `target` now (REST credentials minted now), bounded
+    /// by `timeout`.
     pub fn check_config(
         &self,
         target: &str,
         timeout: Duration,
     ) -> Result<CheckConfig, ice_url::UrlError> {
-        let url: ServerUrl = ice_url::parse(target)?;
-        let mut list = vec![IceServer {
-            url,
-            username: None,
-            credential: None,
-        }];
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        match &self.credentials {
-            Credentials::None => {}
-            Credentials::LongTerm { username, password } => {
-                servers::apply_credentials(&mut list, Some(username), Some(password))
-            }
-            Credentials::Rest { user, secret, ttl } => {
-                let (u, c) =
-                    servers::rest_credentials(secret, user.as_deref(), now + ttl.as_secs());
-                servers::apply_credentials(&mut list, Some(&u), Some(&c));
-            }
-        }
-        Ok(CheckConfig {
-            servers: list,
-            all_transports: self.all_transports,
-            families: self.families,
-            timeout,
-            concurrency: 16,
-            srv: self.srv,
-            probe: ProbeConfig {
-                rto: self.rto,
-                tls: self.tls.clone(),
-                ipv6_relay: !self.families.v4,
-                rest_credentials: matches!(self.credentials, Credentials::Rest { .. }),
-                echo_timeout: (timeout / 4)
-                    .clamp(Duration::from_millis(300), Duration::from_secs(3)),
-                now_unix: now,
-                udp: Default::default(),
-            },
-        })
+        Ok(self
+            .settings(target, timeout)?
+            .config(crate::net::unix_now()))
     }
 }
 
@@ -411,6 +387,39 @@ mod tests {
             assert!(e.contains("serve.json"), "{e}");
             assert!(!e.contains("hunter2"), "{e}");
             assert!(!e.contains("987654321"), "{e}");
+        }
+    }
+
+    #[test]
+    fn concurrency_defaults_to_checks_and_is_bounded_like_it() {
+        let cases: &[(&str, Result<usize, &str>)] = &[
+            ("{}", Ok(DEFAULT_CONCURRENCY)),
+            (r#"{"concurrency":1}"#, Ok(1)),
+            (r#"{"concurrency":4096}"#, Ok(4096)),
+            (
+                r#"{"concurrency":0}"#,
+                Err("concurrency must be from 1 to 4096"),
+            ),
+            (
+                r#"{"concurrency":4097}"#,
+                Err("concurrency must be from 1 to 4096"),
+            ),
+            (r#"{"concurrency":-1}"#, Err("invalid value")),
+            (r#"{"concurrency":"8"}"#, Err("invalid type")),
+        ];
+        for (module, want) in cases {
+            let got = parse(&format!(r#"{{"modules":{{"m":{module}}}}}"#), "serve.json");
+            match (want, got) {
+                (Ok(n), Ok(m)) => {
+                    assert_eq!(m["m"].concurrency, *n, "{module}");
+                    let cfg = m["m"]
+                        .check_config("stun:h", Duration::from_secs(1))
+                        .unwrap();
+                    assert_eq!(cfg.concurrency, *n, "{module}");
+                }
+                (Err(w), Err(e)) => assert!(e.to_string().contains(w), "{module}: {e}"),
+                (w, g) => panic!("{module}: want {w:?}, got {g:?}"),
+            }
         }
     }
 

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::config::Module;
 use super::metrics::encode_check;
+use crate::check::config::CheckSettings;
 use crate::check::run::check;
 
 /// OpenMetrics text, as prometheus-client writes it.
@@ -139,7 +140,7 @@ async fn probe(
             .get("x-prometheus-scrape-timeout-seconds")
             .and_then(|v| v.to_str().ok()),
     );
-    let cfg = match module.check_config(target, timeout) {
+    let settings = match module.settings(target, timeout) {
         Ok(c) => c,
         Err(e) => return bad(e.to_string()),
     };
@@ -159,10 +160,13 @@ async fn probe(
     let remaining = timeout
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(100));
-    let cfg = crate::check::run::CheckConfig {
+    // Built once the slot is ours: what is derived from the deadline (the echo wait) is
+    // derived from what is left of it, and REST credentials are minted for this probe.
+    let cfg = CheckSettings {
         timeout: remaining,
-        ..cfg
-    };
+        ..settings
+    }
+    .config(crate::net::unix_now());
     let (tx, _rx) = mpsc::unbounded_channel();
     let mut report = check(cfg, tx, s.stop.clone()).await;
     crate::expect::apply_expectations(&mut report, &module.expect);

@@ -38,7 +38,7 @@ pub(crate) use cert::rfc3339;
 use cert::{chain_info, name_text, problem_from_error, unix_now};
 
 /// How to verify the server's certificate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsOptions {
     /// `--ca FILE`: trust only the CA certificates in this PEM file instead of webpki-roots.
     pub ca_file: Option<PathBuf>,
