@@ -497,7 +497,7 @@ mod tests {
             )
             .unwrap();
             let m = &modules["m"];
-            let from_module = m.settings(target, m.timeout).unwrap().config(NOW);
+            let from_module = m.settings(target, m.check.timeout).unwrap().config(NOW);
             assert_eq!(from_flags, from_module, "{name}");
             // Credentials are compared by value (`Debug` redacts them, `==` does not).
             let turn = &from_flags.servers[0];

@@ -80,22 +80,10 @@ pub struct ServeFile {
 pub struct Module {
     /// Its name.
     pub name: String,
-    /// Credentials, resolved at load time (REST ones are minted per probe).
-    pub credentials: Credentials,
-    /// Probe every transport.
-    pub all_transports: bool,
-    /// Follow SRV.
-    pub srv: bool,
-    /// Families.
-    pub families: Families,
-    /// Probe deadline.
-    pub timeout: Duration,
-    /// RTO.
-    pub rto: Duration,
-    /// Rows probed at once.
-    pub concurrency: usize,
-    /// TLS options.
-    pub tls: TlsOptions,
+    /// The check each scrape runs, for no server yet (the scrape names the target):
+    /// credentials resolved at load time (REST ones are minted per probe), the module's
+    /// timeout (a scrape may shorten it), families, RTO, concurrency, TLS.
+    pub check: CheckSettings,
     /// Expectations, parsed.
     pub expect: Vec<crate::expect::Assertion>,
 }
@@ -228,18 +216,21 @@ fn module(name: &str, m: &ModuleFile) -> Result<Module, String> {
     };
     Ok(Module {
         name: name.to_string(),
-        credentials,
-        all_transports: m.all_transports,
-        srv: m.srv,
-        families,
-        timeout: duration(&m.timeout, Duration::from_secs(10), "timeout")?,
-        rto: duration(&m.rto, Duration::from_millis(500), "rto")?,
-        concurrency: check_cfg::concurrency(m.concurrency.unwrap_or(DEFAULT_CONCURRENCY))
-            .map_err(|why| format!("concurrency {why}"))?,
-        tls: TlsOptions {
-            ca_file: m.ca.clone(),
-            server_name: m.tls_name.clone(),
-            insecure: m.insecure,
+        check: CheckSettings {
+            servers: Vec::new(),
+            credentials,
+            all_transports: m.all_transports,
+            srv: m.srv,
+            families,
+            timeout: duration(&m.timeout, Duration::from_secs(10), "timeout")?,
+            rto: duration(&m.rto, Duration::from_millis(500), "rto")?,
+            concurrency: check_cfg::concurrency(m.concurrency.unwrap_or(DEFAULT_CONCURRENCY))
+                .map_err(|why| format!("concurrency {why}"))?,
+            tls: TlsOptions {
+                ca_file: m.ca.clone(),
+                server_name: m.tls_name.clone(),
+                insecure: m.insecure,
+            },
         },
         expect: m
             .expect
@@ -305,14 +296,8 @@ impl Module {
                 username: None,
                 credential: None,
             }],
-            credentials: self.credentials.clone(),
-            all_transports: self.all_transports,
-            srv: self.srv,
-            families: self.families,
             timeout,
-            rto: self.rto,
-            concurrency: self.concurrency,
-            tls: self.tls.clone(),
+            ..self.check.clone()
         })
     }
 
@@ -411,7 +396,7 @@ mod tests {
             let got = parse(&format!(r#"{{"modules":{{"m":{module}}}}}"#), "serve.json");
             match (want, got) {
                 (Ok(n), Ok(m)) => {
-                    assert_eq!(m["m"].concurrency, *n, "{module}");
+                    assert_eq!(m["m"].check.concurrency, *n, "{module}");
                     let cfg = m["m"]
                         .check_config("stun:h", Duration::from_secs(1))
                         .unwrap();
@@ -426,7 +411,7 @@ mod tests {
     #[test]
     fn default_module_and_rest_minting() {
         let m = parse(r#"{"modules":{}}"#, "f").unwrap();
-        assert!(matches!(m["default"].credentials, Credentials::None));
+        assert!(matches!(m["default"].check.credentials, Credentials::None));
         let m = parse(r#"{"modules":{"t":{"username":"probe","turn_secret":"s3","all_transports":true,"timeout":"4s"}}}"#, "f").unwrap();
         let cfg = m["t"]
             .check_config("turn:turn.example.org", Duration::from_secs(2))

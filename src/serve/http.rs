@@ -135,7 +135,7 @@ async fn probe(
     };
     let started = Instant::now();
     let timeout = probe_timeout(
-        module.timeout,
+        module.check.timeout,
         headers
             .get("x-prometheus-scrape-timeout-seconds")
             .and_then(|v| v.to_str().ok()),
